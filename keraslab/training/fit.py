@@ -1,0 +1,188 @@
+"""``fit``: train a network with a recipe, penalties and the default callbacks.
+
+This is the function the CLI, the zoo recipes and the labs call. It wires
+:class:`~keraslab.training.step.TrainingModel`, :func:`~keraslab.training.recipes.build_optimizer`
+and :func:`~keraslab.training.callbacks.default_callbacks` together, optionally under a
+``tf.distribute`` strategy, and writes ``run.json`` (recipe, timings, final metrics) when done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import platform
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from keraslab.errors import KeraslabError, TrainingDivergedError
+from keraslab.training.callbacks import StopOnNaN, _atomic_write_text, default_callbacks
+from keraslab.training.penalties import Penalty
+from keraslab.training.recipes import Recipe, build_optimizer
+from keraslab.training.step import TrainingModel
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """What :func:`fit` returns.
+
+    Attributes:
+        network: the trained network (the plain model to evaluate and export).
+        model: the :class:`TrainingModel` wrapper that was fitted.
+        history: per-epoch metrics, ``{name: [value per epoch]}`` (this call's epochs only).
+        wall_time_s: wall-clock seconds spent in ``model.fit``.
+        out_dir: where logs and checkpoints went (``None`` if none were written).
+    """
+
+    network: keras.Model
+    model: TrainingModel
+    history: dict[str, list[float]]
+    wall_time_s: float
+    out_dir: Path | None
+
+
+def machine_description() -> dict[str, Any]:
+    """Where a result was measured: CPU, core count, devices and library versions."""
+    gpus = tf.config.list_physical_devices("GPU")
+    return {
+        "platform": platform.platform(),
+        "processor": platform.processor() or platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "gpus": [g.name for g in gpus],
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+    }
+
+
+def _steps(dataset: Any) -> int:
+    n = int(tf.data.experimental.cardinality(dataset))
+    if n < 1:
+        raise ValueError(
+            "the training dataset must be finite with a known number of batches "
+            "(do not .repeat() it; keraslab.data.load returns such a dataset)"
+        )
+    return n
+
+
+def fit(
+    network: keras.Model | Callable[[], keras.Model],
+    train_data: tf.data.Dataset,
+    *,
+    recipe: Recipe,
+    validation_data: tf.data.Dataset | None = None,
+    out_dir: str | os.PathLike | None = None,
+    penalties: Sequence[Penalty] = (),
+    strategy: tf.distribute.Strategy | None = None,
+    jit_compile: bool | str = "auto",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    tensorboard: bool = True,
+    overwrite: bool = False,
+    verbose: int | str = "auto",
+    extra_run_info: dict[str, Any] | None = None,
+) -> TrainResult:
+    """Train ``network`` on batches of ``(image, label)`` with sparse categorical cross-entropy.
+
+    Args:
+        network: the model, or a zero-argument builder. Under a ``strategy`` pass a builder (or
+            a model built inside ``strategy.scope()``) so its variables are mirrored.
+        train_data: batched, finite ``tf.data.Dataset`` (batch size is the dataset's; the
+            recipe's ``batch_size`` is what ``keraslab.data.load`` should have been given).
+        recipe: optimizer, schedule and epochs.
+        validation_data: evaluated after each epoch; the best checkpoint tracks its accuracy.
+        out_dir: logs, checkpoints and ``run.json`` go here; rerunning the same call after an
+            interruption resumes from the last completed epoch. ``None``: keep nothing on disk.
+        penalties: training-only penalties added to the loss.
+        strategy: a ``tf.distribute`` strategy (``MirroredStrategy`` etc.).
+        jit_compile: passed to ``Model.compile`` (XLA).
+        callbacks: extra callbacks after the default ones.
+        tensorboard: write TensorBoard logs under ``out_dir/tensorboard``.
+        overwrite: allow training into an ``out_dir`` that holds a finished run (its
+            checkpoints are replaced). Without it that raises, so no result is lost by accident.
+        verbose: Keras's progress display (1 = progress bar).
+        extra_run_info: merged into ``run.json`` (e.g. the dataset and its source).
+
+    Raises:
+        TrainingDivergedError: the loss became NaN or infinite.
+        KeraslabError: ``out_dir`` holds a finished run and ``overwrite`` is false.
+    """
+    out = Path(out_dir) if out_dir is not None else None
+    if out is not None and (out / "run.json").exists() and not overwrite:
+        raise KeraslabError(
+            f"{out} already holds a finished run (run.json); choose another output directory "
+            "or pass overwrite=True (--overwrite) to replace its checkpoints"
+        )
+    steps_per_epoch = _steps(train_data)
+    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
+    with scope:
+        net = network() if callable(network) and not isinstance(network, keras.Model) else network
+        model = TrainingModel(net, penalties)
+        model.compile(
+            optimizer=build_optimizer(recipe, steps_per_epoch),
+            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            if not recipe.label_smoothing
+            else _smoothed_loss(recipe.label_smoothing),
+            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            jit_compile=jit_compile,
+        )
+    all_callbacks: list[keras.callbacks.Callback]
+    if out is not None:
+        all_callbacks = default_callbacks(out, network=net, tensorboard=tensorboard)
+    else:
+        all_callbacks = [StopOnNaN()]
+    all_callbacks += list(callbacks)
+    start = time.perf_counter()
+    history = model.fit(
+        train_data,
+        validation_data=validation_data,
+        epochs=recipe.epochs,
+        callbacks=all_callbacks,
+        verbose=verbose,
+    )
+    wall = time.perf_counter() - start
+    nan_guard = next(c for c in all_callbacks if isinstance(c, StopOnNaN))
+    if nan_guard.diverged_at is not None:
+        where = nan_guard.diverged_at
+        raise TrainingDivergedError(
+            f"training diverged: the loss became {where['loss']} at epoch {where['epoch']}, "
+            f"batch {where['batch']}. Lower the learning rate (now {recipe.learning_rate}), "
+            "or check the inputs for NaN/inf values"
+        )
+    record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
+    if out is not None:
+        run = {
+            "recipe": recipe.to_dict(),
+            "penalties": [dict(type=type(p).__name__, **p.get_config()) for p in penalties],
+            "network": net.name,
+            "parameters": int(net.count_params()),
+            "steps_per_epoch": steps_per_epoch,
+            "wall_time_s": round(wall, 2),
+            "final": {k: v[-1] for k, v in record.items() if v},
+            "machine": machine_description(),
+            "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
+        }
+        run.update(extra_run_info or {})
+        _atomic_write_text(out / "run.json", json.dumps(run, indent=1))
+    return TrainResult(net, model, record, wall, out)
+
+
+def _smoothed_loss(label_smoothing: float) -> Callable[[Any, Any], Any]:
+    def loss(y_true: Any, logits: Any) -> Any:
+        classes = keras.ops.shape(logits)[-1]
+        one_hot = keras.ops.one_hot(
+            keras.ops.cast(keras.ops.reshape(y_true, (-1,)), "int32"), classes
+        )
+        return keras.losses.categorical_crossentropy(
+            one_hot, logits, from_logits=True, label_smoothing=label_smoothing
+        )
+
+    return loss
+
+
+__all__ = ["TrainResult", "fit", "machine_description"]

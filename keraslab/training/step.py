@@ -1,0 +1,101 @@
+"""The one training step of keraslab.
+
+:class:`TrainingModel` wraps any Keras network and overrides ``train_step``: the forward pass
+runs under ``tf.GradientTape``, the configured penalties are added to the compiled loss, and the
+gradients of the sum are applied. Because it is an ordinary ``keras.Model``, ``model.fit``,
+callbacks, ``jit_compile``, mixed precision and ``tf.distribute`` strategies work unchanged.
+The wrapped network stays a plain model: that is what gets exported.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import tensorflow as tf
+
+from keraslab.training.penalties import Penalty
+
+
+def _replicas() -> int:
+    return tf.distribute.get_strategy().num_replicas_in_sync
+
+
+class TrainingModel(keras.Model):
+    """A network plus training-only penalties, trained by one ``GradientTape`` step.
+
+    The step minimises L = ℓ(f(x), y) + Σ_k w_k R_k(f, x, y), where ℓ is the compiled loss and
+    (w_k, R_k) the penalties. Each R_k is logged as a metric under its name.
+
+    Args:
+        network: the model to train (maps inputs to predictions).
+        penalties: :class:`~keraslab.training.penalties.Penalty` instances (may be empty).
+
+    Example:
+        >>> net = keraslab.models.lenet()
+        >>> model = TrainingModel(net, penalties=[WeightDecay(1e-4)])
+        >>> model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(
+        ...     from_logits=True), metrics=["accuracy"])
+        >>> model.fit(train_ds, epochs=1)   # then export `net`, not `model`
+    """
+
+    def __init__(
+        self, network: keras.Model, penalties: Sequence[Penalty] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(name=kwargs.pop("name", f"{network.name}_training"), **kwargs)
+        penalties = list(penalties)
+        for p in penalties:
+            if not isinstance(p, Penalty):
+                raise TypeError(f"penalties must be Penalty instances, got {type(p).__name__}")
+        names = [p.name for p in penalties]
+        if len(set(names)) != len(names):
+            raise ValueError(f"penalty names must be unique (they name metrics), got {names}")
+        self.network = network
+        self.penalties = penalties
+        # Mean trackers are model attributes, so Keras tracks them and reports them with the
+        # compiled metrics, resets them each epoch and reduces them across replicas.
+        self.penalty_trackers = [keras.metrics.Mean(name=p.name) for p in penalties]
+        if network.built:
+            # Functional networks are built at construction; saying so lets callbacks such as
+            # BackupAndRestore load weights before the first batch.
+            self.built = True
+
+    def build(self, input_shape: Any) -> None:
+        if not self.network.built:
+            self.network.build(input_shape)
+        self.built = True
+
+    def call(self, inputs: Any, training: bool | None = None) -> Any:
+        return self.network(inputs, training=training)
+
+    def train_step(self, data: Any) -> dict[str, Any]:
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred = self(x, training=True)
+            loss = self.compute_loss(
+                x=x, y=y, y_pred=y_pred, sample_weight=sample_weight, training=True
+            )
+            for penalty, tracker in zip(self.penalties, self.penalty_trackers, strict=True):
+                value = tf.cast(penalty.value(self.network, x, y, y_pred), loss.dtype)
+                tracker.update_state(value)
+                # compute_loss already divided the data loss by the replica count (gradients
+                # are summed across replicas); the penalty must be scaled the same way.
+                loss = loss + penalty.weight * value / _replicas()
+            self._loss_tracker.update_state(
+                loss * _replicas(), sample_weight=tf.shape(tf.nest.flatten(x)[0])[0]
+            )
+            scaled_loss = self.optimizer.scale_loss(loss)
+        variables = self.trainable_variables
+        gradients = tape.gradient(scaled_loss, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
+        return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
+
+    def test_step(self, data: Any) -> dict[str, Any]:
+        # Penalties are training-only; their trackers would otherwise report a stale 0 as
+        # "val_<penalty>".
+        names = {p.name for p in self.penalties}
+        return {k: v for k, v in super().test_step(data).items() if k not in names}
+
+
+__all__ = ["TrainingModel"]
