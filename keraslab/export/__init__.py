@@ -1,0 +1,26 @@
+"""Export to TF Serving: atomic, versioned, multi-signature SavedModels, verified in a
+TensorFlow-only process."""
+
+from keraslab.export.saved_model import (
+    METADATA_FILE,
+    SERVING_INPUT,
+    SERVING_OUTPUTS,
+    Preprocessing,
+    next_version,
+    read_metadata,
+    saved_model,
+)
+from keraslab.export.verify import VerificationReport, run_in_tensorflow_only_process, verify
+
+__all__ = [
+    "METADATA_FILE",
+    "SERVING_INPUT",
+    "SERVING_OUTPUTS",
+    "Preprocessing",
+    "VerificationReport",
+    "next_version",
+    "read_metadata",
+    "run_in_tensorflow_only_process",
+    "saved_model",
+    "verify",
+]

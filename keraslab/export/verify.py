@@ -1,0 +1,231 @@
+"""Verify an exported SavedModel the way TF Serving will use it: from a process that imports
+only TensorFlow (and NumPy), with no keraslab or Keras code available.
+
+The child process loads the version directory with ``tf.saved_model.load``, lists every
+signature's named inputs and outputs, runs the requested signatures on the given inputs and
+writes the outputs back. The parent compares them with what the Keras model computes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from keraslab.errors import ExportVerificationError
+from keraslab.export.saved_model import (
+    SERVING_INPUT,
+    SERVING_OUTPUTS,
+    Preprocessing,
+    read_metadata,
+)
+
+# Runs in the child. Deliberately self-contained: it is what a serving host can do.
+_CHILD = r"""
+import json, sys
+import numpy as np
+import tensorflow as tf
+
+path, inputs_file, outputs_file = sys.argv[1:4]
+loaded = tf.saved_model.load(path)
+
+def spec(s):
+    return {"dtype": s.dtype.name, "shape": s.shape.as_list()}
+
+report = {"signatures": {}}
+for key, fn in loaded.signatures.items():
+    _, kwargs = fn.structured_input_signature
+    report["signatures"][key] = {
+        "inputs": {k: spec(v) for k, v in kwargs.items()},
+        "outputs": {k: spec(v) for k, v in fn.structured_outputs.items()},
+    }
+if inputs_file:
+    feeds = {}
+    with np.load(inputs_file, allow_pickle=False) as data:
+        for key in data.files:
+            signature, name = key.split("__", 1)
+            feeds.setdefault(signature, {})[name] = data[key]
+    results = {}
+    for signature, kwargs in feeds.items():
+        fn = loaded.signatures[signature]
+        out = fn(**{k: tf.constant(v) for k, v in kwargs.items()})
+        for name, value in out.items():
+            results[signature + "__" + name] = value.numpy()
+    np.savez(outputs_file, **results)
+report["keraslab_modules"] = sorted(m for m in sys.modules if m.split(".")[0] == "keraslab")
+print("KERASLAB-VERIFY " + json.dumps(report))
+"""
+
+
+@dataclasses.dataclass
+class VerificationReport:
+    """What :func:`verify` found.
+
+    Attributes:
+        path: the version directory.
+        signatures: ``{signature: {"inputs": {name: spec}, "outputs": {name: spec}}}``.
+        max_abs_diff: per ``signature/output``, the largest difference from the expected value.
+        keraslab_modules_in_child: keraslab modules the TensorFlow-only process imported
+            (always empty for a valid export; TensorFlow itself may import ``keras``).
+    """
+
+    path: Path
+    signatures: dict[str, Any]
+    max_abs_diff: dict[str, float]
+    keraslab_modules_in_child: list[str]
+
+
+def run_in_tensorflow_only_process(
+    path: str | os.PathLike,
+    inputs: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    *,
+    timeout_s: float = 600.0,
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    """Load ``path`` in a fresh ``python`` that imports only TensorFlow and run signatures.
+
+    Args:
+        path: a SavedModel version directory.
+        inputs: ``{signature: {input_name: array}}`` to feed.
+
+    Returns:
+        ``(report, outputs)``: the child's signature listing and ``{signature: {output: array}}``.
+    """
+    with tempfile.TemporaryDirectory(prefix="keraslab-verify-") as tmp:
+        in_file = out_file = ""
+        if inputs:
+            in_file = os.path.join(tmp, "inputs.npz")
+            out_file = os.path.join(tmp, "outputs.npz")
+            np.savez(
+                in_file,
+                **{
+                    f"{sig}__{name}": np.asarray(v)
+                    for sig, d in inputs.items()
+                    for name, v in d.items()
+                },
+            )
+        # A clean environment: no PYTHONPATH, and a working directory outside the repository,
+        # so the child cannot import keraslab even by accident.
+        env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        proc = subprocess.run(
+            [sys.executable, "-I", "-c", _CHILD, str(Path(path).resolve()), in_file, out_file],
+            capture_output=True,
+            text=True,
+            cwd=tmp,
+            env=env,
+            timeout=timeout_s,
+        )
+        lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("KERASLAB-VERIFY ")]
+        if proc.returncode != 0 or not lines:
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-5:]
+            raise ExportVerificationError(
+                f"loading {path} with TensorFlow alone failed (exit {proc.returncode}): "
+                + " | ".join(tail)
+            )
+        report = json.loads(lines[-1].removeprefix("KERASLAB-VERIFY "))
+        outputs: dict[str, dict[str, np.ndarray]] = {}
+        if out_file:
+            with np.load(out_file, allow_pickle=False) as data:
+                for key in data.files:
+                    sig, name = key.split("__", 1)
+                    outputs.setdefault(sig, {})[name] = data[key]
+    return report, outputs
+
+
+def verify(
+    path: str | os.PathLike,
+    model: Any | None = None,
+    images: np.ndarray | None = None,
+    *,
+    checks: Mapping[str, tuple[Mapping[str, np.ndarray], Mapping[str, np.ndarray]]] | None = None,
+    atol: float = 1e-4,
+    rtol: float = 1e-4,
+) -> VerificationReport:
+    """Check an exported classifier in a TensorFlow-only process.
+
+    Always checks that ``serving_default`` exists with the ``image`` input (uint8, dynamic batch)
+    and the ``logits`` / ``probabilities`` / ``class_id`` outputs, and that keraslab was not
+    needed to load it. With ``model`` and ``images`` (raw uint8 pixels ``(N, H, W, C)``), also
+    checks that the served logits match ``model(preprocess(images))`` to ``atol + rtol·|x|`` and
+    that every predicted ``class_id`` is identical. ``checks`` adds
+    ``{signature: (inputs, expected_outputs)}`` comparisons for other signatures.
+
+    Raises:
+        ExportVerificationError: naming the first mismatch.
+    """
+    path = Path(path)
+    meta = read_metadata(path)
+    expected: dict[str, dict[str, np.ndarray]] = {}
+    feeds: dict[str, dict[str, np.ndarray]] = {}
+    if model is not None and images is not None:
+        images = np.asarray(images)
+        if images.dtype != np.uint8:
+            raise ExportVerificationError(f"verify() takes raw uint8 pixels, got {images.dtype}")
+        pre = Preprocessing(**meta["preprocessing"])
+        logits = np.asarray(model(pre.apply(images.astype(np.float32)), training=False))
+        feeds["serving_default"] = {SERVING_INPUT: images}
+        expected["serving_default"] = {
+            "logits": logits.astype(np.float32),
+            "class_id": logits.argmax(-1).astype(np.int64),
+        }
+    for sig, (inp, out) in (checks or {}).items():
+        feeds[sig] = dict(inp)
+        expected[sig] = dict(out)
+
+    report, outputs = run_in_tensorflow_only_process(path, feeds)
+    if report["keraslab_modules"]:
+        raise ExportVerificationError(f"{path} needed keraslab to load; TF Serving cannot do that")
+    sigs = report["signatures"]
+    default = sigs.get("serving_default")
+    if default is None:
+        raise ExportVerificationError(f"{path} has no serving_default signature: {sorted(sigs)}")
+    image_spec = default["inputs"].get(SERVING_INPUT)
+    if image_spec is None or image_spec["dtype"] != "uint8" or image_spec["shape"][0] is not None:
+        raise ExportVerificationError(
+            f"serving_default input {SERVING_INPUT!r} must be uint8 with a dynamic batch, "
+            f"got {default['inputs']}"
+        )
+    missing = set(SERVING_OUTPUTS) - set(default["outputs"])
+    if missing:
+        raise ExportVerificationError(f"serving_default lacks outputs {sorted(missing)}")
+    for sig in meta.get("signatures", {}):
+        if sig not in sigs:
+            raise ExportVerificationError(f"signature {sig!r} recorded in keraslab.json is missing")
+
+    diffs: dict[str, float] = {}
+    for sig, exp in expected.items():
+        for name, want in exp.items():
+            got = outputs.get(sig, {}).get(name)
+            if got is None:
+                raise ExportVerificationError(f"{sig} returned no output {name!r}")
+            if got.shape != want.shape:
+                raise ExportVerificationError(
+                    f"{sig}/{name} has shape {got.shape}, expected {want.shape}"
+                )
+            if np.issubdtype(want.dtype, np.integer):
+                bad = int(np.sum(got != want))
+                if bad:
+                    raise ExportVerificationError(
+                        f"{sig}/{name}: {bad} of {want.size} values differ from the Keras model"
+                    )
+                diffs[f"{sig}/{name}"] = 0.0
+                continue
+            diff = float(np.max(np.abs(got.astype(np.float64) - want))) if want.size else 0.0
+            diffs[f"{sig}/{name}"] = diff
+            if not np.allclose(got, want, atol=atol, rtol=rtol):
+                raise ExportVerificationError(
+                    f"{sig}/{name} differs from the Keras model by up to {diff:.3g} "
+                    f"(tolerance {atol} + {rtol}·|x|)"
+                )
+    return VerificationReport(path, sigs, diffs, report["keraslab_modules"])
+
+
+__all__ = ["VerificationReport", "run_in_tensorflow_only_process", "verify"]
