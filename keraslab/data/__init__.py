@@ -1,0 +1,26 @@
+"""keraslab.data: datasets from wherever they are on this machine, as ``tf.data`` pipelines.
+
+``load(name, split, …)`` is the entry point. The data is looked for in an explicit directory,
+TFDS prepared data, the original archives in local directories (``$KERASLAB_DATA``,
+``~/.keras/datasets``, ``/usr/share/datasets``), and finally a TFDS download; a Fashion-MNIST
+sample ships inside the package (``fashion_mnist_sample``) so everything also runs offline.
+Nothing is ever unpickled.
+
+Imports only :mod:`keraslab.errors` from the rest of keraslab.
+"""
+
+from keraslab.data.catalog import DATASET_NAMES, DatasetSpec, get_spec
+from keraslab.data.images import check_images
+from keraslab.data.pipeline import load
+from keraslab.data.sources import LoadedArrays, describe, load_arrays
+
+__all__ = [
+    "DATASET_NAMES",
+    "DatasetSpec",
+    "LoadedArrays",
+    "check_images",
+    "describe",
+    "get_spec",
+    "load",
+    "load_arrays",
+]
