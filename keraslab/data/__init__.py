@@ -6,13 +6,21 @@ TFDS prepared data, the original archives in local directories (``$KERASLAB_DATA
 sample ships inside the package (``fashion_mnist_sample``) so everything also runs offline.
 Nothing is ever unpickled.
 
-Imports only :mod:`keraslab.errors` from the rest of keraslab.
+Imports only :mod:`keraslab.errors` from the rest of keraslab. TensorFlow is imported on first
+use of :func:`load`, so finding, describing and reading data (``describe``, ``load_arrays``,
+``check_images``) stays fast and works without it.
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
 
 from keraslab.data.catalog import DATASET_NAMES, DatasetSpec, get_spec
 from keraslab.data.images import check_images
-from keraslab.data.pipeline import load
 from keraslab.data.sources import LoadedArrays, describe, load_arrays
+
+if TYPE_CHECKING:
+    from keraslab.data.pipeline import load
 
 __all__ = [
     "DATASET_NAMES",
@@ -24,3 +32,13 @@ __all__ = [
     "load",
     "load_arrays",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # Deferred: importing TensorFlow takes seconds, and a CLI `data info` never needs it.
+    if name == "load":
+        from keraslab.data.pipeline import load
+
+        globals()["load"] = load
+        return load
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
