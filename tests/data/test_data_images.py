@@ -1,0 +1,76 @@
+"""check_images: validating user-supplied image batches."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from keraslab.data import check_images
+from keraslab.errors import InputSpecError
+
+
+def test_accepts_uint8_nhwc_and_returns_float32() -> None:
+    x = np.full((2, 32, 32, 3), 255, np.uint8)
+    out = check_images(x, (32, 32, 3))
+    assert out.dtype == np.float32 and out.shape == (2, 32, 32, 3) and out.max() == 255.0
+
+
+def test_adds_channel_axis_for_grayscale() -> None:
+    out = check_images(np.zeros((5, 28, 28), np.int64), (28, 28, 1))
+    assert out.shape == (5, 28, 28, 1) and out.dtype == np.float32
+
+
+def test_accepts_lists_and_floats() -> None:
+    out = check_images([[[[0.5]] * 2] * 2], (2, 2, 1))
+    assert out.shape == (1, 2, 2, 1)
+
+
+def test_wrong_shape_message() -> None:
+    with pytest.raises(InputSpecError) as info:
+        check_images(np.zeros((5, 32, 32, 3), np.uint8), (28, 28, 1))
+    assert str(info.value) == (
+        "images have shape (5, 32, 32, 3) but the model expects (N, 28, 28, 1): "
+        "resize the images or pick a model built for this input"
+    )
+
+
+def test_single_image_hint() -> None:
+    with pytest.raises(InputSpecError, match=r"add a batch axis \(x\[None\]\)"):
+        check_images(np.zeros((32, 32, 3), np.uint8), (32, 32, 3), name="x")
+    with pytest.raises(InputSpecError, match=r"add a batch axis"):
+        check_images(np.zeros((28, 28), np.uint8), (28, 28, 1))
+
+
+def test_grayscale_without_channel_only_when_c_is_1() -> None:
+    with pytest.raises(InputSpecError, match=r"shape \(5, 32, 32\)"):
+        check_images(np.zeros((5, 32, 32), np.uint8), (32, 32, 3))
+
+
+@pytest.mark.parametrize("dtype", [np.complex64, np.bool_, object, "U1"])
+def test_bad_dtypes(dtype) -> None:
+    x = np.zeros((1, 2, 2, 1), dtype=dtype)
+    with pytest.raises(InputSpecError, match=r"have dtype .*; pass uint8 pixels 0–255 or floats"):
+        check_images(x, (2, 2, 1))
+
+
+def test_complex_message_exact() -> None:
+    with pytest.raises(InputSpecError, match=r"^images have dtype complex64; pass uint8"):
+        check_images(np.zeros((1, 2, 2, 1), np.complex64), (2, 2, 1))
+
+
+def test_integers_out_of_range() -> None:
+    with pytest.raises(InputSpecError, match=r"integer values from -1 to 300"):
+        check_images(np.array([-1, 300, 0, 0], np.int32).reshape(1, 2, 2, 1), (2, 2, 1))
+
+
+@pytest.mark.parametrize(("bad", "word"), [(np.nan, "NaN"), (np.inf, "infinite")])
+def test_nan_and_inf(bad: float, word: str) -> None:
+    x = np.zeros((1, 2, 2, 1), np.float32)
+    x[0, 1, 1, 0] = bad
+    with pytest.raises(InputSpecError, match=rf"contain 1 {word} value"):
+        check_images(x, (2, 2, 1))
+
+
+def test_ragged_input() -> None:
+    with pytest.raises(InputSpecError, match=r"could not be turned into an array"):
+        check_images([np.zeros((2, 2)), np.zeros((3, 3))], (2, 2, 1))
