@@ -331,8 +331,10 @@ def verify_sample(directory: Path | None = None) -> dict[str, Path]:
     for line in sums_path.read_text().splitlines():
         if not line.strip():
             continue
-        expected, name = line.split(maxsplit=1)
-        name = name.lstrip("*")
+        fields = line.split(maxsplit=1)
+        if len(fields) != 2:
+            raise CorruptDataError(f"{sums_path} has a malformed line {line!r}: reinstall keraslab")
+        expected, name = fields[0], fields[1].lstrip("*")
         path = directory / name
         if not path.is_file():
             raise DatasetNotFoundError(
