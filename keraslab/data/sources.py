@@ -504,8 +504,7 @@ def load_arrays(
 
     attempts: list[_Attempt] = []
     result = None
-    if source == "data_dir" or (source == "auto" and data_path is not None):
-        assert data_path is not None
+    if data_path is not None and source in ("auto", "data_dir"):
         result = _search_dirs(
             "data_dir", _data_dir_candidates(data_path, spec), spec, split, attempts
         ) or _try_tfds("data_dir", data_path, spec, split, attempts)
@@ -516,16 +515,13 @@ def load_arrays(
             dirs = _local_candidates(spec)
             if data_path is not None:
                 dirs = _data_dir_candidates(data_path, spec) + dirs
+            if not os.environ.get("KERASLAB_DATA"):
+                attempts.append(_Attempt("local", "$KERASLAB_DATA", False, "not set"))
             result = _search_dirs("local", dirs, spec, split, attempts)
-        if result is None and source in ("auto", "download"):
-            if spec.tfds_name is None:
-                pass
-            elif _offline():
-                attempts.append(
-                    _Attempt(
-                        "download", "tensorflow_datasets", False, "skipped: KERASLAB_OFFLINE=1"
-                    )
-                )
+        if result is None and source in ("auto", "download") and spec.tfds_name is not None:
+            if _offline():
+                skipped = _Attempt("download", "TFDS", False, "skipped: KERASLAB_OFFLINE=1")
+                attempts.append(skipped)
             else:
                 target = data_path or _tfds_default_dir()
                 result = _try_tfds("download", target, spec, split, attempts, download=True)

@@ -117,12 +117,15 @@ def test_missing_dataset_lists_sources_and_hint(isolated_env: Path, tmp_path, mo
     assert f"local: {tmp_path / 'kd' / 'fashion-mnist'} (no such directory)" in message
     assert f"local: {isolated_env / '.keras' / 'datasets' / 'fashion-mnist'}" in message
     assert f"local: {tmp_path / 'system' / 'fashion-mnist'}" in message
-    assert "download: tensorflow_datasets (skipped: KERASLAB_OFFLINE=1)" in message
+    assert "download: TFDS (skipped: KERASLAB_OFFLINE=1)" in message
     assert "apt-get install dataset-fashion-mnist" in message
     assert "/usr/share/datasets/fashion-mnist" in message
     assert "fashion_mnist_sample" in message and "source='embedded'" in message
     # A subclass of the builtin, so generic handlers still work.
     assert isinstance(info.value, FileNotFoundError)
+    monkeypatch.delenv("KERASLAB_DATA")
+    with pytest.raises(DatasetNotFoundError, match=r"local: \$KERASLAB_DATA \(not set\)"):
+        load_arrays("fashion_mnist", "train")
 
 
 def test_missing_cifar_and_mnist_hints() -> None:
