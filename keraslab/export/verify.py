@@ -114,7 +114,7 @@ def run_in_tensorflow_only_process(
         # A clean environment: no PYTHONPATH, and a working directory outside the repository,
         # so the child cannot import keraslab even by accident.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+        env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         proc = subprocess.run(
             [sys.executable, "-I", "-c", _CHILD, str(Path(path).resolve()), in_file, out_file],
             capture_output=True,

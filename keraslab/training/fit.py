@@ -144,6 +144,7 @@ def fit(
         epochs=recipe.epochs,
         callbacks=all_callbacks,
         verbose=verbose,
+        shuffle=False,  # keraslab.data shuffles inside the tf.data pipeline
     )
     wall = time.perf_counter() - start
     nan_guard = next(c for c in all_callbacks if isinstance(c, StopOnNaN))

@@ -1,0 +1,267 @@
+"""``keraslab`` command line: zoo, data, train, evaluate, export.
+
+User mistakes (unknown names, missing data, bad flags, an existing export version…) print one
+line ``keraslab: error: …`` and exit with status 2, without a traceback. Set
+``KERASLAB_DEBUG=1`` to see the traceback anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+EXIT_USER_ERROR = 2
+EXIT_INTERRUPTED = 130
+
+
+def _quiet_tensorflow() -> None:
+    # Level 3: TensorFlow 2.21 prints its oneDNN notice even at level 2; real errors still
+    # surface as Python exceptions.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+
+def _cmd_zoo_list(args: argparse.Namespace) -> int:
+    from keraslab import zoo
+
+    shipped = zoo.manifest().get("models", {})
+    rows = [("name", "dataset", "trained", "description")]
+    for e in zoo.list():
+        acc = shipped.get(e.name, {}).get("metrics", {}).get("test_accuracy")
+        rows.append((e.name, e.dataset, f"{acc:.2%}" if acc is not None else "-", e.description))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
+    return 0
+
+
+def _cmd_zoo_show(args: argparse.Namespace) -> int:
+    from keraslab import zoo
+
+    info = zoo.get(args.name).summary()
+    info["shipped"] = zoo.manifest().get("models", {}).get(args.name)
+    print(json.dumps(info, indent=1))
+    return 0
+
+
+def _cmd_data_info(args: argparse.Namespace) -> int:
+    from keraslab import data
+
+    info = data.describe(args.name, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps(info, indent=1, default=str))
+        return 0
+    spec = info["spec"]
+    shape = "×".join(str(d) for d in spec["image_shape"])
+    print(f"{info['name']}: {shape} images, {spec['num_classes']} classes")
+    for row in info["sources"]:
+        mark = "found  " if row["found"] else "missing"
+        print(f"  {mark} {row['source']:<9} {row['split']:<6} {row['location']}  ({row['detail']})")
+    if info.get("auto"):
+        print(f"load() uses: {info['auto']}")
+    else:
+        print(f"not available; {info['how_to_get']}")
+    return 0
+
+
+def _load_network(args: argparse.Namespace, dataset: str) -> Any:
+    from keraslab import zoo
+
+    if args.weights:
+        weights = Path(args.weights)
+        if not weights.exists():
+            from keraslab.errors import DatasetNotFoundError
+
+            raise DatasetNotFoundError(f"weights file {weights} does not exist")
+        model = zoo.build(args.name, dataset=dataset)
+        model.load_weights(weights)
+        return model
+    return zoo.load(args.name)
+
+
+def _evaluate(model: Any, dataset: Any) -> dict[str, float]:
+    import keras
+
+    model.compile(
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    result = model.evaluate(dataset, verbose=0, return_dict=True)
+    return {"test_accuracy": float(result["accuracy"]), "test_loss": float(result["loss"])}
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import keras
+
+    from keraslab import data, training, zoo
+
+    entry = zoo.get(args.name)
+    dataset = args.dataset or entry.dataset
+    zoo.build(args.name, dataset=dataset)  # fail fast on a dataset the model cannot take
+    recipe = entry.recipe.replace(
+        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr
+    )
+    out = Path(args.out or f"runs/{args.name}-{dataset}")
+    keras.utils.set_random_seed(args.seed)
+    train = data.load(
+        dataset, "train", batch_size=recipe.batch_size, shuffle=True, augment=recipe.augment,
+        data_dir=args.data_dir, seed=args.seed, limit=args.limit,
+    )  # fmt: skip
+    test = data.load(
+        dataset, "test", batch_size=512, shuffle=False, data_dir=args.data_dir, limit=args.limit
+    )
+    command = "keraslab " + " ".join(shlex.quote(a) for a in args.argv)
+    result = training.fit(
+        lambda: zoo.build(args.name, dataset=dataset),
+        train,
+        recipe=recipe,
+        validation_data=test,
+        out_dir=out,
+        jit_compile=args.jit,
+        overwrite=args.overwrite,
+        verbose=1 if sys.stdout.isatty() else 2,
+        extra_run_info={
+            "zoo_name": args.name,
+            "dataset": dataset,
+            "command": command,
+            "seed": args.seed,
+        },  # fmt: skip
+    )
+    metrics = _evaluate(result.network, test)
+    run = json.loads((out / "run.json").read_text())
+    run["test"] = metrics
+    (out / "run.json").write_text(json.dumps(run, indent=1))
+    print(
+        f"{args.name} on {dataset}: test accuracy {metrics['test_accuracy']:.2%} after "
+        f"{recipe.epochs} epochs in {result.wall_time_s:.0f} s; weights in "
+        f"{out / 'checkpoints' / 'last.weights.h5'}"
+    )
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from keraslab import data, zoo
+
+    dataset = args.dataset or zoo.get(args.name).dataset
+    model = _load_network(args, dataset)
+    test = data.load(dataset, "test", batch_size=512, shuffle=False, data_dir=args.data_dir)
+    metrics = _evaluate(model, test)
+    print(json.dumps({"model": args.name, "dataset": dataset, **metrics}, indent=1))
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from keraslab import data, export, zoo
+
+    dataset = args.dataset or zoo.get(args.name).dataset
+    model = _load_network(args, dataset)
+    spec = data.get_spec(dataset)
+    path = export.saved_model(
+        model,
+        args.base_dir,
+        args.export_name or args.name,
+        args.version,
+        preprocessing=export.Preprocessing(spec.mean, spec.std),
+        class_names=spec.class_names,
+        metadata={"zoo_name": args.name, "dataset": dataset},
+    )
+    print(f"exported {path}")
+    if not args.no_verify:
+        sample = data.load_arrays("fashion_mnist_sample" if spec.image_shape == (28, 28, 1)
+                                  else dataset, "test", data_dir=args.data_dir)  # fmt: skip
+        images = np.asarray(sample.images[:64], np.uint8)
+        report = export.verify(path, model, images)
+        worst = max(report.max_abs_diff.values(), default=0.0)
+        print(
+            f"verified in a TensorFlow-only process: signatures {sorted(report.signatures)}, "
+            f"{len(images)} predictions identical, max |Δlogit| {worst:.2g}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (exposed for documentation and tests)."""
+    parser = argparse.ArgumentParser(
+        prog="keraslab", description="Keras model zoo and training lab (see README.md)."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    zoo_p = sub.add_parser("zoo", help="list or show zoo models")
+    zoo_sub = zoo_p.add_subparsers(dest="zoo_command", required=True, metavar="list|show")
+    zoo_sub.add_parser("list", help="every zoo model").set_defaults(func=_cmd_zoo_list)
+    show = zoo_sub.add_parser("show", help="one model's config, recipe and shipped metrics")
+    show.add_argument("name")
+    show.set_defaults(func=_cmd_zoo_show)
+
+    data_p = sub.add_parser("data", help="datasets")
+    data_sub = data_p.add_subparsers(dest="data_command", required=True, metavar="info")
+    info = data_sub.add_parser("info", help="which sources provide a dataset, and where")
+    info.add_argument("name")
+    info.add_argument("--data-dir", help="also look in this directory")
+    info.add_argument("--json", action="store_true", help="machine-readable output")
+    info.set_defaults(func=_cmd_data_info)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("name", help="zoo model name (keraslab zoo list)")
+        p.add_argument("--dataset", help="dataset (default: the model's own)")
+        p.add_argument("--data-dir", help="directory holding the dataset's original files")
+
+    train = sub.add_parser("train", help="train a zoo model with its recipe")
+    common(train)
+    train.add_argument("--epochs", type=int, help="override the recipe's epochs")
+    train.add_argument("--batch-size", type=int, help="override the recipe's batch size")
+    train.add_argument("--lr", type=float, help="override the recipe's learning rate")
+    train.add_argument("--out", help="run directory (default runs/NAME-DATASET)")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--limit", type=int, help="use only the first N examples of each split")
+    train.add_argument("--jit", action="store_true", help="compile the train step with XLA")
+    train.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="test accuracy of a zoo model")
+    common(ev)
+    ev.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
+    ev.set_defaults(func=_cmd_evaluate)
+
+    ex = sub.add_parser("export", help="export a SavedModel for TF Serving and verify it")
+    common(ex)
+    ex.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
+    ex.add_argument("--base-dir", default="savedmodels", help="default: savedmodels")
+    ex.add_argument("--export-name", help="directory name (default: the zoo name)")
+    ex.add_argument("--version", type=int, help="default: the next free version")
+    ex.add_argument("--no-verify", action="store_true", help="skip the TF-only reload check")
+    ex.set_defaults(func=_cmd_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``keraslab`` console script; returns the exit status."""
+    _quiet_tensorflow()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    args.argv = argv  # recorded in run.json as the command that reproduces a run
+    logging.basicConfig(level=logging.INFO, format="keraslab: %(message)s")
+    from keraslab.errors import KeraslabError
+
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print("keraslab: interrupted; run the same command again to resume", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except (KeraslabError, ValueError, FileNotFoundError, FileExistsError) as exc:
+        if os.environ.get("KERASLAB_DEBUG"):
+            raise
+        print(f"keraslab: error: {exc}", file=sys.stderr)
+        return EXIT_USER_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,231 @@
+"""The model zoo: names → builders, configs, datasets, recipes and shipped weights.
+
+>>> import keraslab
+>>> keraslab.zoo.list()                                   # every entry, with its dataset
+>>> model = keraslab.zoo.build("lenet")                   # fresh, untrained, from its config
+>>> model = keraslab.zoo.load("lenet")                    # with the shipped trained weights
+>>> keraslab.zoo.get("lenet").recipe                      # how it was (or is to be) trained
+
+Trained entries live in ``savedmodels/``: ``<name>/<version>/`` is the SavedModel TF Serving
+loads, ``<name>/keras.weights.h5`` the Keras weights :func:`load` uses, and
+``savedmodels/manifest.json`` records each entry's measured metrics and the exact command that
+produced them.
+"""
+
+from __future__ import annotations
+
+import builtins
+import dataclasses
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import keras
+
+from keraslab import models
+from keraslab.data import get_spec
+from keraslab.errors import DatasetNotFoundError, UnknownNameError
+from keraslab.training.recipes import Recipe
+
+MANIFEST = "manifest.json"
+WEIGHTS_FILE = "keras.weights.h5"
+
+
+@dataclasses.dataclass(frozen=True)
+class ZooEntry:
+    """One zoo model.
+
+    Attributes:
+        name: registry name (also the SavedModel directory name).
+        builder: ``builder(input_shape=…, num_classes=…, **config) -> keras.Model``.
+        dataset: the dataset it is trained on by default.
+        datasets: every dataset whose images it accepts.
+        recipe: the training recipe.
+        description: one line.
+        reference: the paper it follows.
+        config: extra builder arguments.
+    """
+
+    name: str
+    builder: Callable[..., keras.Model]
+    dataset: str
+    datasets: tuple[str, ...]
+    recipe: Recipe
+    description: str
+    reference: str
+    config: dict[str, Any] = dataclasses.field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "dataset": self.dataset,
+            "datasets": builtins.list(self.datasets),
+            "description": self.description,
+            "reference": self.reference,
+            "config": dict(self.config),
+            "recipe": self.recipe.to_dict(),
+        }
+
+
+_MNIST_FAMILY = ("fashion_mnist", "mnist", "fashion_mnist_sample")
+
+_REGISTRY: dict[str, ZooEntry] = {}
+
+
+def register(entry: ZooEntry) -> ZooEntry:
+    """Add an entry (names are unique)."""
+    if entry.name in _REGISTRY:
+        raise ValueError(f"zoo entry {entry.name!r} is already registered")
+    _REGISTRY[entry.name] = entry
+    return entry
+
+
+register(
+    ZooEntry(
+        name="lenet",
+        builder=models.lenet,
+        dataset="fashion_mnist",
+        datasets=_MNIST_FAMILY,
+        recipe=Recipe(
+            epochs=15,
+            batch_size=128,
+            optimizer="adam",
+            learning_rate=1e-3,
+            schedule="cosine",
+            augment=False,
+        ),  # fmt: skip
+        description="LeNet-style CNN: 2×(conv 5×5 + max-pool), dense 512, dropout",
+        reference="LeCun et al. 1998; TensorFlow 2-conv tutorial layout",
+    )
+)
+register(
+    ZooEntry(
+        name="small_cnn",
+        builder=models.small_cnn,
+        dataset="fashion_mnist",
+        datasets=_MNIST_FAMILY,
+        recipe=Recipe(
+            epochs=15, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine"
+        ),  # fmt: skip
+        description="SmallCNN: conv 5×5/32, pool, conv 3×3/64, pool, linear (an affine spline)",
+        reference="Balestriero & Baraniuk 2017, Table 6",
+    )
+)
+register(
+    ZooEntry(
+        name="resnet20",
+        builder=models.resnet20,
+        dataset="cifar10",
+        datasets=("cifar10",),
+        recipe=Recipe(
+            epochs=182,
+            batch_size=128,
+            optimizer="sgd",
+            learning_rate=0.1,
+            momentum=0.9,
+            weight_decay=0.0,
+            schedule="step",
+            step_boundaries=(0.5, 0.75),
+            step_factor=0.1,
+            augment=True,
+        ),  # fmt: skip
+        description="ResNet-20 (3×3 basic blocks, 16-32-64), L2 1e-4 in the layers",
+        reference="He et al. 2016, §4.2 (CIFAR-10: 64k iterations ≈ 182 epochs, lr ÷10 at 50/75 %)",
+    )
+)
+
+
+def list() -> builtins.list[ZooEntry]:  # noqa: A001 - the public name the design promises
+    """Every zoo entry, in registration order."""
+    return builtins.list(_REGISTRY.values())
+
+
+def names() -> builtins.list[str]:
+    return builtins.list(_REGISTRY)
+
+
+def get(name: str) -> ZooEntry:
+    """The entry called ``name`` (raises :class:`UnknownNameError` listing the known ones)."""
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown zoo model {name!r}; known models: {', '.join(_REGISTRY)} "
+            "(see `keraslab zoo list`)"
+        ) from None
+
+
+def build(name: str, *, dataset: str | None = None, **overrides: Any) -> keras.Model:
+    """A fresh, untrained model from the entry's config, shaped for ``dataset``.
+
+    Args:
+        name: zoo entry name.
+        dataset: dataset whose image shape and class count to use (default: the entry's).
+        **overrides: builder arguments replacing the entry's config.
+    """
+    entry = get(name)
+    dataset = dataset or entry.dataset
+    if dataset not in entry.datasets:
+        raise UnknownNameError(
+            f"zoo model {name!r} takes {', '.join(entry.datasets)}, not {dataset!r}"
+        )
+    spec = get_spec(dataset)
+    kwargs = {**entry.config, **overrides}
+    kwargs.setdefault("input_shape", spec.image_shape)
+    kwargs.setdefault("num_classes", spec.num_classes)
+    return entry.builder(**kwargs)
+
+
+def savedmodels_dir() -> Path:
+    """Where shipped models live: ``$KERASLAB_SAVEDMODELS`` or the repository's ``savedmodels/``."""
+    env = os.environ.get("KERASLAB_SAVEDMODELS")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parent.parent / "savedmodels"
+
+
+def manifest(directory: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The ``savedmodels/manifest.json`` contents (``{"models": {}}`` if there is none)."""
+    path = Path(directory or savedmodels_dir()) / MANIFEST
+    if not path.exists():
+        return {"models": {}}
+    return json.loads(path.read_text())
+
+
+def load(name: str, *, directory: str | os.PathLike | None = None) -> keras.Model:
+    """The entry's model with its shipped trained weights.
+
+    Raises:
+        UnknownNameError: no such entry.
+        DatasetNotFoundError: no trained weights are shipped for it (train and export it).
+    """
+    entry = get(name)
+    base = Path(directory or savedmodels_dir())
+    weights = base / name / WEIGHTS_FILE
+    if not weights.exists():
+        raise DatasetNotFoundError(
+            f"no trained weights for zoo model {name!r} at {weights}; train it with "
+            f"`keraslab train {name}` and export it with `keraslab export {name} --weights "
+            f"runs/{name}/checkpoints/last.weights.h5`, or set KERASLAB_SAVEDMODELS"
+        )
+    record = manifest(base).get("models", {}).get(name, {})
+    model = build(name, dataset=record.get("dataset", entry.dataset))
+    model.load_weights(weights)
+    return model
+
+
+__all__ = [
+    "MANIFEST",
+    "WEIGHTS_FILE",
+    "ZooEntry",
+    "build",
+    "get",
+    "list",
+    "load",
+    "manifest",
+    "names",
+    "register",
+    "savedmodels_dir",
+]

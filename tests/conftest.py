@@ -1,0 +1,27 @@
+"""Test-wide setup. Runs before TensorFlow executes any op, so the CPU can still be split."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+# Tests never try a TFDS download: offline runs must not wait on network time-outs.
+os.environ["KERASLAB_OFFLINE"] = "1"
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+# Two logical CPU devices, so MirroredStrategy can be tested on a CPU-only machine.
+_cpus = tf.config.list_physical_devices("CPU")
+tf.config.set_logical_device_configuration(
+    _cpus[0], [tf.config.LogicalDeviceConfiguration(), tf.config.LogicalDeviceConfiguration()]
+)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_keras_state():
+    """Each test starts from the same seed and the default float32 policy."""
+    keras.utils.set_random_seed(1234)
+    yield
+    keras.config.set_dtype_policy("float32")

@@ -1,0 +1,59 @@
+"""The CLI: user mistakes give one line and a non-zero exit, never a traceback."""
+
+import subprocess
+import sys
+
+import pytest
+
+from keraslab.cli import EXIT_USER_ERROR, main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "keraslab.cli", *args],
+        capture_output=True, text=True, cwd=cwd, timeout=300,
+        env={**__import__("os").environ, "KERASLAB_OFFLINE": "1"},
+    )  # fmt: skip
+
+
+def test_zoo_list_and_show(capsys):
+    assert main(["zoo", "list"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].split() == ["name", "dataset", "trained", "description"]
+    assert any(line.startswith("resnet20 ") and "cifar10" in line for line in out.splitlines())
+    assert main(["zoo", "show", "small_cnn"]) == 0
+    assert '"reference": "Balestriero & Baraniuk 2017, Table 6"' in capsys.readouterr().out
+
+
+def test_data_info_reports_the_embedded_sample(capsys):
+    assert main(["data", "info", "fashion_mnist_sample"]) == 0
+    out = capsys.readouterr().out
+    assert "found   embedded" in out and "checksums OK" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "vgg"], "unknown zoo model 'vgg'"),
+        (["data", "info", "imagenet"], "unknown dataset 'imagenet'"),
+        (["train", "resnet20", "--dataset", "mnist"], "takes cifar10, not 'mnist'"),
+        (["train", "lenet", "--epochs", "0", "--dataset", "fashion_mnist_sample"], "positive"),
+        (["evaluate", "lenet", "--weights", "nope.weights.h5"], "does not exist"),
+    ],
+)
+def test_user_errors_print_one_line(args, message, capsys):
+    assert main(args) == EXIT_USER_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("keraslab: error: ") and message in err[0]
+
+
+def test_missing_dataset_directory_in_a_real_process(tmp_path):
+    proc = run_cli("train", "lenet", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
+    assert proc.returncode == EXIT_USER_ERROR
+    assert "Traceback" not in proc.stderr
+    assert str(tmp_path) in proc.stderr
+
+
+def test_bad_flag_is_an_argparse_error():
+    proc = run_cli("train", "lenet", "--epochs", "many")
+    assert proc.returncode == 2 and "invalid int value" in proc.stderr

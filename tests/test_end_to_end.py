@@ -1,0 +1,60 @@
+"""The spine end to end: embedded data → zoo model → train → export → TF-only reload."""
+
+import json
+
+import numpy as np
+
+from keraslab import data, export, zoo
+from keraslab.cli import main
+from keraslab.training import Recipe, fit
+
+
+def test_train_export_verify_identical_predictions(tmp_path):
+    spec = data.get_spec("fashion_mnist_sample")
+    train = data.load("fashion_mnist_sample", "train", batch_size=64, seed=0)
+    test = data.load("fashion_mnist_sample", "test", batch_size=256)
+    result = fit(
+        lambda: zoo.build("lenet", dataset="fashion_mnist_sample"), train,
+        recipe=Recipe(epochs=1), validation_data=test, out_dir=tmp_path / "run", verbose=0,
+    )  # fmt: skip
+    # One epoch on 4,000 images is far from converged but well above chance (10 %).
+    assert result.history["val_accuracy"][-1] > 0.6
+
+    path = export.saved_model(
+        result.network, tmp_path / "models", "lenet",
+        preprocessing=export.Preprocessing(spec.mean, spec.std), class_names=spec.class_names,
+    )  # fmt: skip
+    raw = data.load_arrays("fashion_mnist_sample", "test").images[:200]
+    report = export.verify(path, result.network, raw)  # raises on any mismatch
+    assert report.max_abs_diff["serving_default/class_id"] == 0.0
+
+    # The same predictions as the Keras pipeline's own normalisation gives.
+    batch = next(iter(data.load("fashion_mnist_sample", "test", batch_size=200)))[0]
+    keras_ids = np.argmax(result.network.predict(batch, verbose=0), axis=1)
+    _, served = export.run_in_tensorflow_only_process(path, {"serving_default": {"image": raw}})
+    np.testing.assert_array_equal(served["serving_default"]["class_id"], keras_ids)
+
+
+def test_cli_train_evaluate_export(tmp_path, capsys):
+    run = tmp_path / "run"
+    args = ["--dataset", "fashion_mnist_sample"]
+    assert main(["train", "small_cnn", *args, "--epochs", "1", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "small_cnn on fashion_mnist_sample: test accuracy" in out
+    record = json.loads((run / "run.json").read_text())
+    assert record["command"].startswith("keraslab train small_cnn")
+    assert 0.3 < record["test"]["test_accuracy"] <= 1.0
+
+    weights = str(run / "checkpoints" / "last.weights.h5")
+    assert main(["evaluate", "small_cnn", *args, "--weights", weights]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["test_accuracy"] == record["test"]["test_accuracy"]
+
+    base = str(tmp_path / "models")
+    assert main(["export", "small_cnn", *args, "--weights", weights, "--base-dir", base]) == 0
+    assert "predictions identical" in capsys.readouterr().out
+    # A second export with the same explicit version is refused, and the first one is kept.
+    argv = ["export", "small_cnn", *args, "--weights", weights, "--base-dir", base]
+    assert main([*argv, "--version", "1", "--no-verify"]) == 2
+    assert "never overwritten" in capsys.readouterr().err
+    assert (tmp_path / "models" / "small_cnn" / "1" / "saved_model.pb").exists()

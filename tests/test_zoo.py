@@ -1,0 +1,51 @@
+import json
+
+import numpy as np
+import pytest
+
+from keraslab import zoo
+from keraslab.errors import DatasetNotFoundError, UnknownNameError
+
+
+def test_every_entry_builds_for_each_of_its_datasets():
+    assert {"lenet", "small_cnn", "resnet20"} <= set(zoo.names())
+    for entry in zoo.list():
+        for dataset in entry.datasets:
+            model = zoo.build(entry.name, dataset=dataset)
+            expected = (32, 32, 3) if dataset == "cifar10" else (28, 28, 1)
+            assert model.input_shape == (None, *expected)
+            assert model.output_shape == (None, 10)
+        summary = entry.summary()
+        assert json.loads(json.dumps(summary))["recipe"]["epochs"] == entry.recipe.epochs
+
+
+def test_overrides_reach_the_builder():
+    model = zoo.build("lenet", dense_units=32)
+    assert model.get_layer("dense").units == 32
+
+
+def test_unknown_names_say_what_exists():
+    with pytest.raises(UnknownNameError, match="unknown zoo model 'vgg'.*lenet.*zoo list"):
+        zoo.get("vgg")
+    with pytest.raises(UnknownNameError, match="takes cifar10, not 'mnist'"):
+        zoo.build("resnet20", dataset="mnist")
+
+
+def test_load_without_shipped_weights_says_how_to_get_them(tmp_path):
+    with pytest.raises(DatasetNotFoundError, match="keraslab train small_cnn"):
+        zoo.load("small_cnn", directory=tmp_path)
+
+
+def test_load_uses_shipped_weights(tmp_path, monkeypatch):
+    model = zoo.build("small_cnn")
+    (tmp_path / "small_cnn").mkdir()
+    model.save_weights(tmp_path / "small_cnn" / zoo.WEIGHTS_FILE)
+    monkeypatch.setenv("KERASLAB_SAVEDMODELS", str(tmp_path))
+    loaded = zoo.load("small_cnn")
+    x = np.random.rand(2, 28, 28, 1).astype("float32")
+    np.testing.assert_allclose(loaded(x), model(x), rtol=1e-6)
+
+
+def test_registering_a_duplicate_name_fails():
+    with pytest.raises(ValueError, match="already registered"):
+        zoo.register(zoo.get("lenet"))
