@@ -73,6 +73,8 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
 def _load_network(args: argparse.Namespace, dataset: str) -> Any:
     from keraslab import zoo
 
+    if getattr(args, "run", None):
+        args.weights = str(Path(args.run) / "checkpoints" / "last.weights.h5")
     if args.weights:
         weights = Path(args.weights)
         if not weights.exists():
@@ -161,7 +163,13 @@ def _cmd_export(args: argparse.Namespace) -> int:
 
     from keraslab import data, export, zoo
 
-    dataset = args.dataset or zoo.get(args.name).dataset
+    run = json.loads((Path(args.run) / "run.json").read_text()) if args.run else None
+    if run is not None and (run.get("zoo_name") != args.name or "test" not in run):
+        raise ValueError(
+            f"{args.run} is not a finished `keraslab train {args.name}` run "
+            f"(it trained {run.get('zoo_name')!r}; test metrics recorded: {'test' in run})"
+        )
+    dataset = args.dataset or (run or {}).get("dataset") or zoo.get(args.name).dataset
     model = _load_network(args, dataset)
     spec = data.get_spec(dataset)
     path = export.saved_model(
@@ -171,7 +179,11 @@ def _cmd_export(args: argparse.Namespace) -> int:
         args.version,
         preprocessing=export.Preprocessing(spec.mean, spec.std),
         class_names=spec.class_names,
-        metadata={"zoo_name": args.name, "dataset": dataset},
+        metadata={
+            "zoo_name": args.name,
+            "dataset": dataset,
+            "test": (run or {}).get("test"),
+        },  # fmt: skip
     )
     print(f"exported {path}")
     if not args.no_verify:
@@ -184,7 +196,42 @@ def _cmd_export(args: argparse.Namespace) -> int:
             f"verified in a TensorFlow-only process: signatures {sorted(report.signatures)}, "
             f"{len(images)} predictions identical, max |Δlogit| {worst:.2g}"
         )
+    if run is not None:
+        _publish(args, run, path, model, report if not args.no_verify else None)
     return 0
+
+
+def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: Any,
+             report: Any) -> None:  # fmt: skip
+    """Ship a finished run as a zoo model: Keras weights beside the SavedModel versions and a
+    manifest record with the measured metrics and the commands that reproduce them."""
+    import shutil
+
+    from keraslab import zoo
+
+    weights = path.parent / zoo.WEIGHTS_FILE
+    tmp = path.parent / f".tmp-{os.getpid()}-{zoo.WEIGHTS_FILE}"
+    shutil.copyfile(Path(args.run) / "checkpoints" / "last.weights.h5", tmp)
+    os.replace(tmp, weights)
+    base = Path(args.base_dir)
+    record = {
+        "dataset": run["dataset"],
+        "version": int(path.name),
+        "savedmodel": str(path.relative_to(base)),
+        "weights": str(weights.relative_to(base)),
+        "signatures": sorted(report.signatures) if report is not None else None,
+        "metrics": run["test"],
+        "epochs": run["recipe"]["epochs"],
+        "wall_time_s": run["wall_time_s"],
+        "parameters": run["parameters"],
+        "recipe": run["recipe"],
+        "seed": run.get("seed"),
+        "machine": run["machine"],
+        "train_command": run["command"],
+        "export_command": "keraslab " + " ".join(shlex.quote(a) for a in args.argv),
+    }
+    manifest = zoo.update_manifest(args.name, record, directory=base)
+    print(f"recorded {args.name} in {manifest}: test accuracy {run['test']['test_accuracy']:.2%}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -233,7 +280,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     ex = sub.add_parser("export", help="export a SavedModel for TF Serving and verify it")
     common(ex)
-    ex.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
+    source = ex.add_mutually_exclusive_group()
+    source.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
+    source.add_argument(
+        "--run",
+        help="a finished `keraslab train` run directory: export its last weights and record "
+        "them and the run's test metrics in BASE_DIR/manifest.json (ships a zoo model)",
+    )
     ex.add_argument("--base-dir", default="savedmodels", help="default: savedmodels")
     ex.add_argument("--export-name", help="directory name (default: the zoo name)")
     ex.add_argument("--version", type=int, help="default: the next free version")

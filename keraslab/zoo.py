@@ -194,6 +194,22 @@ def manifest(directory: str | os.PathLike | None = None) -> dict[str, Any]:
     return json.loads(path.read_text())
 
 
+def update_manifest(
+    name: str, record: dict[str, Any], *, directory: str | os.PathLike | None = None
+) -> Path:
+    """Set ``manifest.json``'s record for ``name`` (atomically: temporary file + rename)."""
+    get(name)
+    base = Path(directory or savedmodels_dir())
+    data = manifest(base)
+    data.setdefault("models", {})[name] = record
+    data["models"] = dict(sorted(data["models"].items()))
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = base / f".tmp-{os.getpid()}-{MANIFEST}"
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, base / MANIFEST)
+    return base / MANIFEST
+
+
 def load(name: str, *, directory: str | os.PathLike | None = None) -> keras.Model:
     """The entry's model with its shipped trained weights.
 
@@ -228,4 +244,5 @@ __all__ = [
     "names",
     "register",
     "savedmodels_dir",
+    "update_manifest",
 ]

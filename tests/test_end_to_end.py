@@ -51,8 +51,18 @@ def test_cli_train_evaluate_export(tmp_path, capsys):
     assert evaluated["test_accuracy"] == record["test"]["test_accuracy"]
 
     base = str(tmp_path / "models")
-    assert main(["export", "small_cnn", *args, "--weights", weights, "--base-dir", base]) == 0
-    assert "predictions identical" in capsys.readouterr().out
+    assert main(["export", "small_cnn", "--run", str(run), "--base-dir", base]) == 0
+    out = capsys.readouterr().out
+    assert "predictions identical" in out and "recorded small_cnn" in out
+    shipped = zoo.manifest(base)["models"]["small_cnn"]
+    assert shipped["metrics"] == record["test"] and shipped["savedmodel"] == "small_cnn/1"
+    assert shipped["train_command"] == record["command"]
+    assert shipped["export_command"].startswith("keraslab export small_cnn --run")
+    # The published weights are the run's: zoo.load gives the evaluated model back.
+    x = data.load_arrays("fashion_mnist_sample", "test").images[:8].astype("float32") / 255
+    trained = zoo.build("small_cnn", dataset="fashion_mnist_sample")
+    trained.load_weights(weights)
+    np.testing.assert_allclose(zoo.load("small_cnn", directory=base)(x), trained(x), rtol=1e-6)
     # A second export with the same explicit version is refused, and the first one is kept.
     argv = ["export", "small_cnn", *args, "--weights", weights, "--base-dir", base]
     assert main([*argv, "--version", "1", "--no-verify"]) == 2

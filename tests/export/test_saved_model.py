@@ -106,7 +106,7 @@ def test_verify_catches_a_model_that_does_not_match(tmp_path, model):
 def test_extra_signature_is_served_and_checked(tmp_path, model):
     import tensorflow as tf
 
-    features = keras.Model(model.inputs, model.get_layer("dense").output)
+    features = keras.Model(model.input, model.get_layer("dense").output)
 
     def feats(image):
         return {"features": features(PRE.apply(tf.cast(image, tf.float32)))}
