@@ -234,6 +234,64 @@ def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: A
     print(f"recorded {args.name} in {manifest}: test accuracy {run['test']['test_accuracy']:.2%}")
 
 
+def _read_image_files(paths: Sequence[str], channels: int) -> Any:
+    """Images from .npy arrays (one image or a batch) and PNG/JPEG/BMP/GIF files, stacked, and
+    a label per image (``file`` or ``file[k]`` for the k-th image of a batch)."""
+    import numpy as np
+
+    from keraslab.errors import CorruptDataError, DatasetNotFoundError
+
+    images: list[Any] = []
+    labels: list[str] = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise DatasetNotFoundError(f"image file {path} does not exist")
+        if path.suffix.lower() == ".npy":
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except ValueError as exc:
+                raise CorruptDataError(f"{path} is not a plain NumPy array file: {exc}") from exc
+            # A 4-D array, or a 3-D one that cannot be one image (grayscale (N, H, W)), is a
+            # batch; anything else is one image. check_images then validates the shapes.
+            is_batch = arr.ndim == 4 or (arr.ndim == 3 and channels == 1 and arr.shape[-1] != 1)
+            images.extend(list(arr) if is_batch else [arr])
+            labels.extend([f"{name}[{k}]" for k in range(len(arr))] if is_batch else [name])
+            continue
+        import tensorflow as tf
+
+        try:
+            image = tf.io.decode_image(
+                path.read_bytes(), channels=channels, expand_animations=False
+            )
+        except tf.errors.InvalidArgumentError as exc:
+            raise CorruptDataError(
+                f"{path} is not a PNG, JPEG, BMP or GIF image TensorFlow can decode"
+            ) from exc
+        images.append(image.numpy())
+        labels.append(name)
+    images = [im[..., None] if np.ndim(im) == 2 else im for im in images]
+    shapes = {np.shape(im) for im in images}
+    if len(shapes) > 1:
+        from keraslab.errors import InputSpecError
+
+        raise InputSpecError(f"the images have different shapes {sorted(shapes)}; pass one size")
+    return np.stack(images), labels
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from keraslab import data, zoo
+
+    dataset = args.dataset or zoo.get(args.name).dataset
+    spec = data.get_spec(dataset)
+    images, labels = _read_image_files(args.images, spec.image_shape[-1])
+    model = _load_network(args, dataset)
+    result = zoo.predict(args.name, images, model=model, dataset=dataset)
+    for label, cid, probs in zip(labels, result.class_ids, result.probabilities, strict=True):
+        print(f"{label}\t{result.class_names[cid]}\t{probs[cid]:.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     parser = argparse.ArgumentParser(
@@ -277,6 +335,13 @@ def build_parser() -> argparse.ArgumentParser:
     common(ev)
     ev.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
     ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="classify image files (PNG/JPEG or .npy raw pixels)")
+    pr.add_argument("name", help="zoo model name (keraslab zoo list)")
+    pr.add_argument("images", nargs="+", help="image files: PNG/JPEG/BMP/GIF or .npy arrays")
+    pr.add_argument("--dataset", help="dataset whose classes apply (default: the model's own)")
+    pr.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
+    pr.set_defaults(func=_cmd_predict)
 
     ex = sub.add_parser("export", help="export a SavedModel for TF Serving and verify it")
     common(ex)

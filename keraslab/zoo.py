@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import numpy as np
 
 from keraslab import models
-from keraslab.data import get_spec
+from keraslab.data import check_images, get_spec
 from keraslab.errors import DatasetNotFoundError, UnknownNameError
 from keraslab.training.recipes import Recipe
 
@@ -232,9 +233,56 @@ def load(name: str, *, directory: str | os.PathLike | None = None) -> keras.Mode
     return model
 
 
+@dataclasses.dataclass
+class Prediction:
+    """What :func:`predict` returns for N images."""
+
+    class_ids: np.ndarray
+    probabilities: np.ndarray
+    class_names: builtins.list[str]
+
+    @property
+    def labels(self) -> builtins.list[str]:
+        return [self.class_names[i] for i in self.class_ids]
+
+
+def predict(
+    name: str,
+    images: Any,
+    *,
+    model: keras.Model | None = None,
+    dataset: str | None = None,
+    batch_size: int = 256,
+) -> Prediction:
+    """Classify raw images with a zoo model.
+
+    Args:
+        name: zoo entry.
+        images: raw pixels on the 0–255 scale, ``(N, H, W, C)`` (or ``(N, H, W)`` for one
+            channel), uint8 or float — checked by :func:`keraslab.data.check_images`.
+        model: the network to use (default: :func:`load` ``(name)``, the shipped weights).
+        dataset: whose normalization and class names apply (default: the entry's dataset).
+
+    Raises:
+        InputSpecError: images of the wrong shape, dtype or values, with the fix.
+    """
+    entry = get(name)
+    spec = get_spec(dataset or entry.dataset)
+    pixels = check_images(images, spec.image_shape)
+    model = model if model is not None else load(name)
+    x = (pixels / np.float32(255.0) - np.asarray(spec.mean, np.float32)) / np.asarray(
+        spec.std, np.float32
+    )
+    logits = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float64)
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    probabilities = shifted / shifted.sum(axis=1, keepdims=True)
+    return Prediction(logits.argmax(axis=1), probabilities, builtins.list(spec.class_names))
+
+
 __all__ = [
     "MANIFEST",
     "WEIGHTS_FILE",
+    "Prediction",
     "ZooEntry",
     "build",
     "get",
@@ -242,6 +290,7 @@ __all__ = [
     "load",
     "manifest",
     "names",
+    "predict",
     "register",
     "savedmodels_dir",
     "update_manifest",

@@ -57,3 +57,33 @@ def test_missing_dataset_directory_in_a_real_process(tmp_path):
 def test_bad_flag_is_an_argparse_error():
     proc = run_cli("train", "lenet", "--epochs", "many")
     assert proc.returncode == 2 and "invalid int value" in proc.stderr
+
+
+def test_predict_image_files_and_bad_images(tmp_path, capsys):
+    import numpy as np
+    import tensorflow as tf
+
+    from keraslab import data, zoo
+
+    model = zoo.build("small_cnn")
+    weights = tmp_path / "w.weights.h5"
+    model.save_weights(weights)
+    images = data.load_arrays("fashion_mnist_sample", "test").images[:3]
+    png = tmp_path / "one.png"
+    png.write_bytes(tf.io.encode_png(images[0]).numpy())
+    np.save(tmp_path / "batch.npy", images[1:, :, :, 0])  # (2, 28, 28): a grayscale batch
+    argv = ["predict", "small_cnn", "--weights", str(weights)]
+    assert main([*argv, str(png), str(tmp_path / "batch.npy")]) == 0
+    lines = capsys.readouterr().out.strip().splitlines()
+    expected = zoo.predict("small_cnn", images, model=model)
+    assert [line.split("\t")[1] for line in lines] == expected.labels
+
+    np.save(tmp_path / "rgb.npy", np.zeros((32, 32, 3), np.uint8))
+    assert main([*argv, str(tmp_path / "rgb.npy")]) == EXIT_USER_ERROR
+    assert "expects (N, 28, 28, 1)" in capsys.readouterr().err
+    np.save(tmp_path / "c.npy", np.zeros((28, 28), np.complex64))
+    assert main([*argv, str(tmp_path / "c.npy")]) == EXIT_USER_ERROR
+    assert "dtype complex64" in capsys.readouterr().err
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    assert main([*argv, str(tmp_path / "bad.png")]) == EXIT_USER_ERROR
+    assert "is not a PNG, JPEG, BMP or GIF image" in capsys.readouterr().err

@@ -1,7 +1,8 @@
 """Validating images a user hands to a model, before anything reaches TensorFlow.
 
-Models in the zoo take raw pixels on the 0–255 scale (their preprocessing is built in), so the
-checks here are about shape, dtype and values, with one message that says what to change.
+Users hand keraslab raw pixels on the 0–255 scale (as TF Serving clients do); normalization to
+the model's input happens after these checks. The checks are about shape, dtype and values, with
+one message that says what to change.
 """
 
 from __future__ import annotations
