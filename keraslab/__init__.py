@@ -3,6 +3,26 @@
 Subpackages, lowest first (a lower one never imports a higher one):
 ``layers`` → ``models`` → ``training`` / ``analysis`` → ``export`` → ``zoo`` / ``cli``.
 ``data`` and ``errors`` stand beside them and import no other part of keraslab except ``errors``.
+
+``import keraslab`` is cheap: each subpackage is imported on first use
+(``keraslab.zoo.list()`` works after a bare ``import keraslab``).
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 __version__ = "0.1.0"
+
+_SUBMODULES = ("analysis", "cli", "data", "errors", "export", "layers", "models", "training", "zoo")
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"keraslab.{name}")
+    raise AttributeError(f"module 'keraslab' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_SUBMODULES])

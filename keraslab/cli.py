@@ -76,14 +76,7 @@ def _load_network(args: argparse.Namespace, dataset: str) -> Any:
     if getattr(args, "run", None):
         args.weights = str(Path(args.run) / "checkpoints" / "last.weights.h5")
     if args.weights:
-        weights = Path(args.weights)
-        if not weights.exists():
-            from keraslab.errors import DatasetNotFoundError
-
-            raise DatasetNotFoundError(f"weights file {weights} does not exist")
-        model = zoo.build(args.name, dataset=dataset)
-        model.load_weights(weights)
-        return model
+        return zoo.load_weights(zoo.build(args.name, dataset=dataset), args.weights)
     return zoo.load(args.name)
 
 
@@ -110,6 +103,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr
     )
     out = Path(args.out or f"runs/{args.name}-{dataset}")
+    out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable --out before loading data
     keras.utils.set_random_seed(args.seed)
     train = data.load(
         dataset, "train", batch_size=recipe.batch_size, shuffle=True, augment=recipe.augment,
@@ -133,12 +127,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "dataset": dataset,
             "command": command,
             "seed": args.seed,
-        },  # fmt: skip
+            "limit": args.limit,
+        },
     )
     metrics = _evaluate(result.network, test)
-    run = json.loads((out / "run.json").read_text())
-    run["test"] = metrics
-    (out / "run.json").write_text(json.dumps(run, indent=1))
+    metrics["test_examples"] = int(sum(int(y.shape[0]) for _, y in test))
+    training.record_run_info(out, test=metrics)
     print(
         f"{args.name} on {dataset}: test accuracy {metrics['test_accuracy']:.2%} after "
         f"{recipe.epochs} epochs in {result.wall_time_s:.0f} s; weights in "
@@ -162,12 +156,18 @@ def _cmd_export(args: argparse.Namespace) -> int:
     import numpy as np
 
     from keraslab import data, export, zoo
+    from keraslab.errors import KeraslabError
 
     run = json.loads((Path(args.run) / "run.json").read_text()) if args.run else None
     if run is not None and (run.get("zoo_name") != args.name or "test" not in run):
         raise ValueError(
             f"{args.run} is not a finished `keraslab train {args.name}` run "
             f"(it trained {run.get('zoo_name')!r}; test metrics recorded: {'test' in run})"
+        )
+    if run is not None and run.get("limit"):
+        raise ValueError(
+            f"{args.run} used --limit {run['limit']}: its test accuracy is not on the whole "
+            "test set, so it is not shipped; train without --limit"
         )
     dataset = args.dataset or (run or {}).get("dataset") or zoo.get(args.name).dataset
     model = _load_network(args, dataset)
@@ -186,10 +186,14 @@ def _cmd_export(args: argparse.Namespace) -> int:
         },  # fmt: skip
     )
     print(f"exported {path}")
+    report = None
     if not args.no_verify:
-        sample = data.load_arrays("fashion_mnist_sample" if spec.image_shape == (28, 28, 1)
-                                  else dataset, "test", data_dir=args.data_dir)  # fmt: skip
-        images = np.asarray(sample.images[:64], np.uint8)
+        try:
+            images = data.load_arrays(dataset, "test", data_dir=args.data_dir).images[:64]
+        except KeraslabError:
+            # Without the dataset, random pixels still check signatures and predictions.
+            rng = np.random.default_rng(0)
+            images = rng.integers(0, 256, size=(64, *spec.image_shape), dtype=np.uint8)
         report = export.verify(path, model, images)
         worst = max(report.max_abs_diff.values(), default=0.0)
         print(
@@ -197,7 +201,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             f"{len(images)} predictions identical, max |Δlogit| {worst:.2g}"
         )
     if run is not None:
-        _publish(args, run, path, model, report if not args.no_verify else None)
+        _publish(args, run, path, model, report)
     return 0
 
 
@@ -360,13 +364,29 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _CurrentStderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (main() may run many times in one
+    process, e.g. in tests, with stderr replaced in between)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``keraslab`` console script; returns the exit status."""
     _quiet_tensorflow()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     args.argv = argv  # recorded in run.json as the command that reproduces a run
-    logging.basicConfig(level=logging.INFO, format="keraslab: %(message)s")
+    # Only keraslab's own INFO messages (e.g. which data source was used); other libraries'
+    # loggers keep their defaults.
+    logger = logging.getLogger("keraslab")
+    logger.setLevel(logging.INFO)
+    if not any(isinstance(h, _CurrentStderrHandler) for h in logger.handlers):
+        handler = _CurrentStderrHandler()
+        handler.setFormatter(logging.Formatter("keraslab: %(message)s"))
+        logger.addHandler(handler)
     from keraslab.errors import KeraslabError
 
     try:
@@ -374,10 +394,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("keraslab: interrupted; run the same command again to resume", file=sys.stderr)
         return EXIT_INTERRUPTED
-    except (KeraslabError, ValueError, FileNotFoundError, FileExistsError) as exc:
+    except (KeraslabError, ValueError, OSError) as exc:  # OSError: unwritable --out, full disk…
         if os.environ.get("KERASLAB_DEBUG"):
             raise
-        print(f"keraslab: error: {exc}", file=sys.stderr)
+        message = str(exc)
+        if isinstance(exc, OSError) and exc.strerror and exc.filename:
+            message = f"{exc.strerror}: {exc.filename}"
+        print(f"keraslab: error: {message}", file=sys.stderr)
         return EXIT_USER_ERROR
 
 

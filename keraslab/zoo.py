@@ -27,7 +27,7 @@ import numpy as np
 
 from keraslab import models
 from keraslab.data import check_images, get_spec
-from keraslab.errors import DatasetNotFoundError, UnknownNameError
+from keraslab.errors import CorruptDataError, DatasetNotFoundError, UnknownNameError
 from keraslab.training.recipes import Recipe
 
 MANIFEST = "manifest.json"
@@ -132,7 +132,7 @@ register(
             step_factor=0.1,
             augment=True,
         ),  # fmt: skip
-        description="ResNet-20 (3×3 basic blocks, 16-32-64), L2 1e-4 in the layers",
+        description="ResNet-20 (3×3 basic blocks, 16-32-64), weight decay 1e-4 as in the paper",
         reference="He et al. 2016, §4.2 (CIFAR-10: 64k iterations ≈ 182 epochs, lr ÷10 at 50/75 %)",
     )
 )
@@ -224,12 +224,29 @@ def load(name: str, *, directory: str | os.PathLike | None = None) -> keras.Mode
     if not weights.exists():
         raise DatasetNotFoundError(
             f"no trained weights for zoo model {name!r} at {weights}; train it with "
-            f"`keraslab train {name}` and export it with `keraslab export {name} --weights "
-            f"runs/{name}/checkpoints/last.weights.h5`, or set KERASLAB_SAVEDMODELS"
+            f"`keraslab train {name}` and ship the run with `keraslab export {name} --run "
+            f"runs/{name}-{entry.dataset}`, or point KERASLAB_SAVEDMODELS at a directory "
+            "holding shipped models"
         )
     record = manifest(base).get("models", {}).get(name, {})
     model = build(name, dataset=record.get("dataset", entry.dataset))
-    model.load_weights(weights)
+    load_weights(model, weights)
+    return model
+
+
+def load_weights(model: keras.Model, path: str | os.PathLike) -> keras.Model:
+    """``model.load_weights(path)`` with one clear error for a missing, corrupt or mismatched
+    file (Keras raises h5py's ``OSError`` or a long ``ValueError``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DatasetNotFoundError(f"weights file {path} does not exist")
+    try:
+        model.load_weights(path)
+    except (OSError, ValueError) as exc:
+        raise CorruptDataError(
+            f"cannot load {path} into {model.name!r}: {str(exc).splitlines()[0]} — is it a "
+            "Keras .weights.h5 file saved from this model?"
+        ) from exc
     return model
 
 
@@ -288,6 +305,7 @@ __all__ = [
     "get",
     "list",
     "load",
+    "load_weights",
     "manifest",
     "names",
     "predict",

@@ -47,6 +47,20 @@ def test_user_errors_print_one_line(args, message, capsys):
     assert len(err) == 1 and err[0].startswith("keraslab: error: ") and message in err[0]
 
 
+def test_file_system_mistakes_print_one_line(tmp_path, capsys):
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"this is not HDF5")
+    assert main(["evaluate", "lenet", "--dataset", "fashion_mnist_sample",
+                 "--weights", str(bad)]) == EXIT_USER_ERROR  # fmt: skip
+    err = capsys.readouterr().err
+    assert err.startswith(f"keraslab: error: cannot load {bad}") and "Traceback" not in err
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    argv = ["train", "small_cnn", "--dataset", "fashion_mnist_sample", "--epochs", "1"]
+    assert main([*argv, "--out", str(blocker / "run")]) == EXIT_USER_ERROR
+    assert capsys.readouterr().err == f"keraslab: error: Not a directory: {blocker / 'run'}\n"
+
+
 def test_missing_dataset_directory_in_a_real_process(tmp_path):
     proc = run_cli("train", "lenet", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
     assert proc.returncode == EXIT_USER_ERROR

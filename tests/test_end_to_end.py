@@ -68,3 +68,13 @@ def test_cli_train_evaluate_export(tmp_path, capsys):
     assert main([*argv, "--version", "1", "--no-verify"]) == 2
     assert "never overwritten" in capsys.readouterr().err
     assert (tmp_path / "models" / "small_cnn" / "1" / "saved_model.pb").exists()
+
+
+def test_runs_on_a_subset_are_not_shipped(tmp_path, capsys):
+    run = tmp_path / "run"
+    argv = ["train", "small_cnn", "--dataset", "fashion_mnist_sample", "--epochs", "1"]
+    assert main([*argv, "--limit", "256", "--out", str(run)]) == 0
+    base = tmp_path / "models"
+    assert main(["export", "small_cnn", "--run", str(run), "--base-dir", str(base)]) == 2
+    assert "used --limit 256" in capsys.readouterr().err
+    assert not base.exists() or not any(base.iterdir())

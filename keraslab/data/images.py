@@ -25,8 +25,9 @@ def check_images(x: Any, expected_shape: Sequence[int], *, name: str = "images")
     """Check a batch of images for a model whose input is ``(H, W, C)`` and return it as float32.
 
     Accepted: shape ``(N, H, W, C)``, or ``(N, H, W)`` when ``C == 1``; dtype ``uint8``, any
-    integer type with values in ``[0, 255]``, or any float type with finite values. Floats are
-    taken as raw pixels on the 0–255 scale, like integers.
+    integer type with values in ``[0, 255]``, or any float type with finite values in
+    ``[0, 255]``. Floats are taken as raw pixels on the 0–255 scale, like integers; a float batch
+    whose maximum is in ``(0, 1]`` is rejected as already scaled to ``[0, 1]``.
 
     Args:
         x: array-like (NumPy array, nested lists, eager tensor).
@@ -37,8 +38,8 @@ def check_images(x: Any, expected_shape: Sequence[int], *, name: str = "images")
         float32 array of shape ``(N, H, W, C)``.
 
     Raises:
-        InputSpecError: wrong rank or shape, unsupported dtype, integers outside ``[0, 255]``,
-            or NaN/infinite values.
+        InputSpecError: wrong rank or shape, unsupported dtype, values outside ``[0, 255]``,
+            floats that look scaled to ``[0, 1]``, or NaN/infinite values.
     """
     expected = tuple(int(d) for d in expected_shape)
     if len(expected) != 3:
@@ -85,4 +86,18 @@ def check_images(x: Any, expected_shape: Sequence[int], *, name: str = "images")
                 f"{name} contain {bad} {' and '.join(kinds)} value(s): replace them with "
                 f"valid pixels before calling the model"
             )
+        else:
+            low, high = float(arr.min()), float(arr.max())
+            if low < 0 or high > 255:
+                raise InputSpecError(
+                    f"{name} have float values from {low:g} to {high:g}, outside the pixel range "
+                    "[0, 255]: pass raw pixels, not normalized images"
+                )
+            if 0 < high <= 1:
+                # The classic mistake: images already divided by 255. Normalizing them again
+                # would feed the model near-black images and silently wrong predictions.
+                raise InputSpecError(
+                    f"{name} are floats with maximum {high:g}: they look scaled to [0, 1], but "
+                    "raw pixels on the 0–255 scale are expected; multiply by 255"
+                )
     return arr.astype(np.float32, copy=False)

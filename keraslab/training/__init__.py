@@ -1,7 +1,7 @@
 """Training: the one GradientTape step, penalties, recipes, callbacks and ``fit``."""
 
 from keraslab.training.callbacks import AtomicCheckpoint, JsonHistory, StopOnNaN, default_callbacks
-from keraslab.training.fit import TrainResult, fit, machine_description
+from keraslab.training.fit import TrainResult, fit, machine_description, record_run_info
 from keraslab.training.penalties import Penalty, WeightDecay
 from keraslab.training.recipes import Recipe, build_optimizer, learning_rate_schedule
 from keraslab.training.step import TrainingModel
@@ -20,4 +20,5 @@ __all__ = [
     "fit",
     "learning_rate_schedule",
     "machine_description",
+    "record_run_info",
 ]

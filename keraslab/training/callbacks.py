@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -69,22 +70,28 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         (self.network or self.model).save_weights(tmp)
         os.replace(tmp, final)
 
-    def _monitored(self, logs: dict[str, Any]) -> tuple[str, float] | None:
-        for key in (self.monitor, self.monitor.removeprefix("val_"), "loss"):
+    def _monitored(self, logs: dict[str, Any]) -> tuple[str, float, str] | None:
+        candidates = [(self.monitor, self.mode), (self.monitor.removeprefix("val_"), self.mode)]
+        candidates.append(("loss", "min"))  # the last resort is always minimised
+        for key, mode in candidates:
             if key in logs:
-                return key, _to_float(logs[key])
+                return key, _to_float(logs[key]), mode
         return None
 
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        self._save("last")
-        found = self._monitored(logs or {})
-        if found is None or math.isnan(found[1]):
+        logs = logs or {}
+        if "loss" in logs and not math.isfinite(_to_float(logs["loss"])):
+            # A diverged epoch must not replace the last good weights.
             return
-        key, value = found
+        self._save("last")
+        found = self._monitored(logs)
+        if found is None or not math.isfinite(found[1]):
+            return
+        key, value, mode = found
         better = (
             self.best is None
-            or (self.mode == "max" and value > self.best)
-            or (self.mode == "min" and value < self.best)
+            or (mode == "max" and value > self.best)
+            or (mode == "min" and value < self.best)
         )
         if better:
             self.best = value
@@ -95,24 +102,35 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
 
 class JsonHistory(keras.callbacks.Callback):
-    """Keeps ``history.json``: a list with one ``{"epoch": n, metric: value, …}`` per epoch.
+    """Keeps ``history.json``: a list with one ``{"epoch": n, "epoch_time_s": t, metric: value,
+    …}`` per epoch (non-finite values become ``null``, so the file is strict JSON).
 
     Rewritten atomically after every epoch. On resume, entries from epochs that are being
-    re-run are dropped, so the file always describes one consistent run.
+    re-run are dropped, so the file always describes one consistent run, and the sum of
+    ``epoch_time_s`` is the run's training time across interruptions.
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
         super().__init__()
         self.path = Path(path)
-        self.records: list[dict[str, float]] = []
+        self.records: list[dict[str, float | None]] = []
+        self._epoch_start = 0.0
 
     def on_train_begin(self, logs: dict[str, Any] | None = None) -> None:
         if self.path.exists():
             self.records = json.loads(self.path.read_text())
 
+    def on_epoch_begin(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+        self._epoch_start = time.perf_counter()
+
     def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
-        record = {"epoch": epoch + 1}
-        record.update({k: _to_float(v) for k, v in (logs or {}).items()})
+        record: dict[str, float | None] = {
+            "epoch": epoch + 1,
+            "epoch_time_s": round(time.perf_counter() - self._epoch_start, 3),
+        }
+        for k, v in (logs or {}).items():
+            value = _to_float(v)
+            record[k] = value if math.isfinite(value) else None
         self.records = [r for r in self.records if r["epoch"] < epoch + 1] + [record]
         self.path.parent.mkdir(parents=True, exist_ok=True)
         _atomic_write_text(self.path, json.dumps(self.records, indent=1))

@@ -13,6 +13,7 @@ import dataclasses
 import json
 import os
 import platform
+import shutil
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -103,25 +104,32 @@ def fit(
         jit_compile: passed to ``Model.compile`` (XLA).
         callbacks: extra callbacks after the default ones.
         tensorboard: write TensorBoard logs under ``out_dir/tensorboard``.
-        overwrite: allow training into an ``out_dir`` that holds a finished run (its
-            checkpoints are replaced). Without it that raises, so no result is lost by accident.
+        overwrite: allow training into an ``out_dir`` that holds a finished run: its run files
+            (``run.json``, history, checkpoints, TensorBoard logs) are removed first and a new
+            run starts. Without it that raises, so no result is lost by accident. An
+            *unfinished* run in ``out_dir`` is always resumed, never overwritten.
         verbose: Keras's progress display (1 = progress bar).
         extra_run_info: merged into ``run.json`` (e.g. the dataset and its source).
 
     Raises:
         TrainingDivergedError: the loss became NaN or infinite.
-        KeraslabError: ``out_dir`` holds a finished run and ``overwrite`` is false.
+        KeraslabError: ``out_dir`` holds a finished run and ``overwrite`` is false, or an
+            unfinished run of a different model or recipe.
     """
     out = Path(out_dir) if out_dir is not None else None
-    if out is not None and (out / "run.json").exists() and not overwrite:
-        raise KeraslabError(
-            f"{out} already holds a finished run (run.json); choose another output directory "
-            "or pass overwrite=True (--overwrite) to replace its checkpoints"
-        )
+    if out is not None and (out / "run.json").exists():
+        if not overwrite:
+            raise KeraslabError(
+                f"{out} already holds a finished run (run.json); choose another output "
+                "directory or pass overwrite=True (--overwrite) to replace it"
+            )
+        _remove_run_files(out)
     steps_per_epoch = _steps(train_data)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         net = network() if callable(network) and not isinstance(network, keras.Model) else network
+        if out is not None:
+            _check_or_write_run_config(out, net, recipe, penalties, steps_per_epoch)
         model = TrainingModel(net, penalties)
         model.compile(
             optimizer=build_optimizer(recipe, steps_per_epoch),
@@ -157,20 +165,77 @@ def fit(
         )
     record = {k: [float(v) for v in vals] for k, vals in history.history.items()}
     if out is not None:
+        epochs = json.loads((out / "history.json").read_text())
         run = {
             "recipe": recipe.to_dict(),
             "penalties": [dict(type=type(p).__name__, **p.get_config()) for p in penalties],
             "network": net.name,
             "parameters": int(net.count_params()),
             "steps_per_epoch": steps_per_epoch,
-            "wall_time_s": round(wall, 2),
-            "final": {k: v[-1] for k, v in record.items() if v},
+            "epochs_completed": len(epochs),
+            # Summed over every session of a resumed run; fit/eval time of the epochs only.
+            "wall_time_s": round(sum(e["epoch_time_s"] for e in epochs), 2),
+            "final": {k: v for k, v in epochs[-1].items() if k not in ("epoch", "epoch_time_s")}
+            if epochs
+            else {},
             "machine": machine_description(),
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
         }
         run.update(extra_run_info or {})
         _atomic_write_text(out / "run.json", json.dumps(run, indent=1))
     return TrainResult(net, model, record, wall, out)
+
+
+def record_run_info(out_dir: str | os.PathLike, **info: Any) -> dict[str, Any]:
+    """Merge ``info`` into a finished run's ``run.json`` (atomically) and return the result;
+    used to add measurements made after training, such as the test metrics."""
+    path = Path(out_dir) / "run.json"
+    run = json.loads(path.read_text())
+    run.update(info)
+    _atomic_write_text(path, json.dumps(run, indent=1))
+    return run
+
+
+_RUN_FILES = ("run.json", "run_config.json", "history.json", "history.csv")
+_RUN_DIRS = ("checkpoints", "tensorboard", "backup")
+
+
+def _remove_run_files(out: Path) -> None:
+    # Only what fit itself writes; anything else the user keeps in out_dir stays.
+    for name in _RUN_FILES:
+        (out / name).unlink(missing_ok=True)
+    for name in _RUN_DIRS:
+        shutil.rmtree(out / name, ignore_errors=True)
+
+
+def _check_or_write_run_config(
+    out: Path,
+    network: keras.Model,
+    recipe: Recipe,
+    penalties: Sequence[Penalty],
+    steps_per_epoch: int,
+) -> None:
+    """Record what a run trains, and refuse to resume a run that trained something else."""
+    config = {
+        # Weight shapes, not the model name: Keras numbers unnamed models differently in each
+        # process, but resuming only needs the same variables.
+        "weight_shapes": [list(w.shape) for w in network.weights],
+        "recipe": recipe.to_dict(),
+        "penalties": [dict(type=type(p).__name__, **p.get_config()) for p in penalties],
+        "steps_per_epoch": steps_per_epoch,
+    }
+    path = out / "run_config.json"
+    if path.exists():
+        previous = json.loads(path.read_text())
+        if previous != config:
+            changed = sorted(k for k in config if previous.get(k) != config[k])
+            raise KeraslabError(
+                f"{out} holds an unfinished run with a different {', '.join(changed)}; resume "
+                "it with the same settings, or choose another output directory"
+            )
+        return
+    out.mkdir(parents=True, exist_ok=True)
+    _atomic_write_text(path, json.dumps(config, indent=1))
 
 
 def _smoothed_loss(label_smoothing: float) -> Callable[[Any, Any], Any]:
@@ -186,4 +251,4 @@ def _smoothed_loss(label_smoothing: float) -> Callable[[Any, Any], Any]:
     return loss
 
 
-__all__ = ["TrainResult", "fit", "machine_description"]
+__all__ = ["TrainResult", "fit", "machine_description", "record_run_info"]

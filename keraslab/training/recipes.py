@@ -91,8 +91,10 @@ class Recipe:
         return cls().replace(**d)
 
 
-class _WarmupThen(keras.optimizers.schedules.LearningRateSchedule):
-    """Linear warm-up from 0 to the wrapped schedule's value at ``warmup_steps``."""
+@keras.saving.register_keras_serializable(package="keraslab")
+class WarmupThen(keras.optimizers.schedules.LearningRateSchedule):
+    """Linear warm-up to the wrapped schedule: lr(t) = after(0)·(t + 1)/T for t < T, then
+    after(t − T) (Goyal et al. 2017, "Accurate, large minibatch SGD")."""
 
     def __init__(self, after: Any, warmup_steps: int) -> None:
         self.after = after
@@ -105,7 +107,15 @@ class _WarmupThen(keras.optimizers.schedules.LearningRateSchedule):
         return keras.ops.where(step < self.warmup_steps, base * ramp, base)
 
     def get_config(self) -> dict[str, Any]:
-        return {"after": self.after, "warmup_steps": self.warmup_steps}
+        return {
+            "after": keras.saving.serialize_keras_object(self.after),
+            "warmup_steps": self.warmup_steps,
+        }
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> WarmupThen:
+        after = keras.saving.deserialize_keras_object(config["after"])
+        return cls(after, config["warmup_steps"])
 
 
 def learning_rate_schedule(recipe: Recipe, steps_per_epoch: int) -> Any:
@@ -126,7 +136,7 @@ def learning_rate_schedule(recipe: Recipe, steps_per_epoch: int) -> Any:
         boundaries = [int(math.ceil(b * decay_steps)) for b in recipe.step_boundaries]
         values = [recipe.learning_rate * recipe.step_factor**i for i in range(len(boundaries) + 1)]
         lr = keras.optimizers.schedules.PiecewiseConstantDecay(boundaries, values)
-    return _WarmupThen(lr, warmup) if warmup else lr
+    return WarmupThen(lr, warmup) if warmup else lr
 
 
 def build_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Optimizer:
@@ -140,4 +150,11 @@ def build_optimizer(recipe: Recipe, steps_per_epoch: int) -> keras.optimizers.Op
     return keras.optimizers.SGD(lr, momentum=recipe.momentum, weight_decay=wd)
 
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "Recipe", "build_optimizer", "learning_rate_schedule"]
+__all__ = [
+    "OPTIMIZERS",
+    "SCHEDULES",
+    "Recipe",
+    "WarmupThen",
+    "build_optimizer",
+    "learning_rate_schedule",
+]

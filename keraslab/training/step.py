@@ -33,7 +33,8 @@ class TrainingModel(keras.Model):
         penalties: :class:`~keraslab.training.penalties.Penalty` instances (may be empty).
 
     Example:
-        >>> net = keraslab.models.lenet()
+        >>> from keraslab.models import lenet
+        >>> net = lenet()
         >>> model = TrainingModel(net, penalties=[WeightDecay(1e-4)])
         >>> model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(
         ...     from_logits=True), metrics=["accuracy"])
@@ -51,6 +52,9 @@ class TrainingModel(keras.Model):
         names = [p.name for p in penalties]
         if len(set(names)) != len(names):
             raise ValueError(f"penalty names must be unique (they name metrics), got {names}")
+        clash = set(names) & {"loss", "accuracy", "compile_metrics"}
+        if clash:
+            raise ValueError(f"penalty names {sorted(clash)} are taken by Keras metrics; rename")
         self.network = network
         self.penalties = penalties
         # Mean trackers are model attributes, so Keras tracks them and reports them with the

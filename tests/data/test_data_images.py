@@ -21,8 +21,18 @@ def test_adds_channel_axis_for_grayscale() -> None:
 
 
 def test_accepts_lists_and_floats() -> None:
-    out = check_images([[[[0.5]] * 2] * 2], (2, 2, 1))
-    assert out.shape == (1, 2, 2, 1)
+    out = check_images([[[[127.5]] * 2] * 2], (2, 2, 1))
+    assert out.shape == (1, 2, 2, 1) and out.dtype == np.float32 and out.max() == 127.5
+    assert check_images(np.zeros((1, 2, 2, 1), np.float64), (2, 2, 1)).max() == 0.0
+
+
+def test_floats_scaled_to_unit_range_or_normalized_are_rejected() -> None:
+    with pytest.raises(InputSpecError, match=r"maximum 0.5: they look scaled to \[0, 1\]"):
+        check_images(np.full((1, 2, 2, 1), 0.5), (2, 2, 1))
+    with pytest.raises(InputSpecError, match="from -0.8 to 2.*not normalized images"):
+        check_images(np.array([-0.8, 2.0, 0, 0]).reshape(1, 2, 2, 1), (2, 2, 1))
+    with pytest.raises(InputSpecError, match="outside the pixel range"):
+        check_images(np.full((1, 2, 2, 1), 300.0), (2, 2, 1))
 
 
 def test_wrong_shape_message() -> None:

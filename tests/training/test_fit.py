@@ -60,7 +60,8 @@ def test_run_directory_layout(tmp_path):
 
 def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     ds = dataset()
-    recipe = Recipe(epochs=4, optimizer="sgd", learning_rate=0.05)
+    # Cosine schedule + momentum: resuming must restore the optimizer's step and slots too.
+    recipe = Recipe(epochs=4, optimizer="sgd", learning_rate=0.05, schedule="cosine")
     keras.utils.set_random_seed(7)
     uninterrupted = fit(net, ds, recipe=recipe, verbose=0)
 
@@ -76,6 +77,20 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
     assert [h["epoch"] for h in history] == [1, 2, 3, 4]
     for a, b in zip(uninterrupted.network.weights, resumed.network.weights, strict=True):
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5, atol=1e-6)
+    run = json.loads((tmp_path / "run.json").read_text())
+    # Training time covers both sessions, not only the resumed one.
+    assert run["epochs_completed"] == 4
+    assert run["wall_time_s"] == pytest.approx(sum(h["epoch_time_s"] for h in history), abs=0.01)
+
+
+def test_resuming_with_other_settings_is_refused(tmp_path):
+    ds = dataset()
+    with pytest.raises(KeyboardInterrupt):
+        fit(net, ds, recipe=Recipe(epochs=4), out_dir=tmp_path, verbose=0,
+            callbacks=[Interrupt(1)])  # fmt: skip
+    with pytest.raises(KeraslabError, match="unfinished run with a different recipe"):
+        fit(net, ds, recipe=Recipe(epochs=2), out_dir=tmp_path, verbose=0)
+    assert (tmp_path / "backup").exists()  # the unfinished run is still resumable
 
 
 def test_finished_run_is_not_overwritten_by_accident(tmp_path):
@@ -85,7 +100,14 @@ def test_finished_run_is_not_overwritten_by_accident(tmp_path):
     with pytest.raises(KeraslabError, match="already holds a finished run.*--overwrite"):
         fit(net, ds, recipe=Recipe(epochs=1), out_dir=tmp_path, verbose=0)
     assert (tmp_path / "checkpoints" / "last.weights.h5").read_bytes() == before
-    fit(net, ds, recipe=Recipe(epochs=1), out_dir=tmp_path, verbose=0, overwrite=True)
+    (tmp_path / "notes.txt").write_text("mine")
+    fit(net, ds, recipe=Recipe(epochs=2), out_dir=tmp_path, verbose=0, overwrite=True)
+    # A fresh run replaced the old one completely: no stale rows, events or best value.
+    assert (tmp_path / "history.csv").read_text().count("\n") == 3
+    assert len(json.loads((tmp_path / "history.json").read_text())) == 2
+    assert json.loads((tmp_path / "run.json").read_text())["recipe"]["epochs"] == 2
+    assert len(list((tmp_path / "tensorboard").rglob("events.out.tfevents.*"))) == 1
+    assert (tmp_path / "notes.txt").read_text() == "mine"  # not a run file: kept
 
 
 def test_best_checkpoint_only_moves_on_improvement(tmp_path):

@@ -1,3 +1,5 @@
+import json
+
 import keras
 import numpy as np
 import pytest
@@ -66,3 +68,13 @@ def test_bad_recipes(kwargs, error, match):
 def test_unknown_override_field():
     with pytest.raises(UnknownNameError, match="epoch"):
         Recipe().replace(epoch=3)
+
+
+def test_warmup_schedule_round_trips_through_keras_serialization():
+    recipe = Recipe(epochs=3, schedule="cosine", learning_rate=0.2, warmup_epochs=1)
+    sched = learning_rate_schedule(recipe, 10)
+    config = keras.saving.serialize_keras_object(sched)
+    assert "keraslab" in json.dumps(config)  # registered under the package name
+    again = keras.saving.deserialize_keras_object(json.loads(json.dumps(config)))
+    for step in (0, 5, 10, 20, 29):
+        assert float(again(step)) == pytest.approx(float(sched(step)), rel=1e-6)

@@ -1,12 +1,15 @@
 """The one training step: equal to Keras's own step without penalties, correct with them, and
 working under XLA, mixed precision and MirroredStrategy."""
 
+import json
+
 import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 
 from keraslab.errors import TrainingDivergedError
+from keraslab.models import lenet as keraslab_lenet
 from keraslab.training import Penalty, Recipe, TrainingModel, WeightDecay, fit
 
 
@@ -100,7 +103,7 @@ def test_nested_tape_penalty_trains_under_xla():
 def test_mirrored_strategy_matches_single_device():
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, "conftest should have split the CPU in two"
-    _, _, ds = batches(n=64, batch=16)
+    _, _, ds = batches(n=70, batch=16)  # the last batch (6) splits unevenly-sized work
     single = fit(
         lambda: tiny_net(), ds, recipe=Recipe(epochs=2, optimizer="sgd", learning_rate=0.1,
                                               momentum=0.0), penalties=[WeightDecay(0.01)],
@@ -127,6 +130,9 @@ def test_mixed_precision_trains_with_float32_variables():
     assert isinstance(result.model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert all(v.dtype == "float32" for v in result.network.weights)
     assert result.network.layers[1].compute_dtype == "float16"
+    zoo_net = keraslab_lenet()
+    assert zoo_net.get_layer("conv1").compute_dtype == "float16"
+    assert zoo_net.get_layer("logits").compute_dtype == "float32"  # stable softmax
     assert np.all(np.isfinite(result.history["loss"]))
     assert result.history["loss"][1] < result.history["loss"][0]
 
@@ -145,6 +151,35 @@ def test_nan_loss_stops_with_a_clear_error():
         fit(linear_net, ds, recipe=Recipe(epochs=3), verbose=0)
 
 
+class NaNFromStep(Penalty):
+    """Zero for the first ``start`` training steps, NaN afterwards."""
+
+    default_name = "poison"
+
+    def __init__(self, start):
+        super().__init__(1.0)
+        self.start = start
+        self.calls = tf.Variable(0, trainable=False)
+
+    def value(self, network, x, y, y_pred):
+        self.calls.assign_add(1)
+        return tf.where(self.calls > self.start, np.float32(np.nan), np.float32(0.0))
+
+
+def test_divergence_keeps_the_last_good_checkpoint_and_strict_json(tmp_path):
+    _, _, ds = batches(n=32, batch=16)  # two steps per epoch: epoch 2 diverges
+    with pytest.raises(TrainingDivergedError, match="epoch 2, batch 1"):
+        fit(linear_net, ds, recipe=Recipe(epochs=3), penalties=[NaNFromStep(2)],
+            out_dir=tmp_path, verbose=0)  # fmt: skip
+    last = linear_net()
+    last.load_weights(tmp_path / "checkpoints" / "last.weights.h5")
+    assert all(np.isfinite(np.asarray(w)).all() for w in last.weights)
+    history = json.loads((tmp_path / "history.json").read_text())  # strict JSON: no NaN
+    # The diverged epoch is recorded, its non-finite loss as null.
+    assert [h["epoch"] for h in history] == [1, 2]
+    assert history[0]["loss"] > 0 and history[1]["loss"] is None
+
+
 def test_penalties_must_be_penalties_with_unique_names():
     with pytest.raises(TypeError, match="Penalty"):
         TrainingModel(tiny_net(), ["jacobian"])
@@ -152,3 +187,5 @@ def test_penalties_must_be_penalties_with_unique_names():
         TrainingModel(tiny_net(), [WeightDecay(1.0), WeightDecay(2.0)])
     with pytest.raises(ValueError, match="non-negative"):
         WeightDecay(-1.0)
+    with pytest.raises(ValueError, match="taken by Keras metrics"):
+        TrainingModel(tiny_net(), [WeightDecay(1.0, name="accuracy")])
