@@ -235,6 +235,9 @@ def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: A
         "export_command": "keraslab " + " ".join(shlex.quote(a) for a in args.argv),
     }
     manifest = zoo.update_manifest(args.name, record, directory=base)
+    from keraslab.export import write_models_config
+
+    write_models_config(base)
     print(f"recorded {args.name} in {manifest}: test accuracy {run['test']['test_accuracy']:.2%}")
 
 

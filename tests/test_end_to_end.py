@@ -54,6 +54,7 @@ def test_cli_train_evaluate_export(tmp_path, capsys):
     assert main(["export", "small_cnn", "--run", str(run), "--base-dir", base]) == 0
     out = capsys.readouterr().out
     assert "predictions identical" in out and "recorded small_cnn" in out
+    assert 'name: "small_cnn"' in (tmp_path / "models" / "models.config").read_text()
     shipped = zoo.manifest(base)["models"]["small_cnn"]
     assert shipped["metrics"] == record["test"] and shipped["savedmodel"] == "small_cnn/1"
     assert shipped["train_command"] == record["command"]

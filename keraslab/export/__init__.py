@@ -10,6 +10,7 @@ from keraslab.export.saved_model import (
     read_metadata,
     saved_model,
 )
+from keraslab.export.serving import models_config, write_models_config
 from keraslab.export.verify import VerificationReport, run_in_tensorflow_only_process, verify
 
 __all__ = [
@@ -18,9 +19,11 @@ __all__ = [
     "SERVING_OUTPUTS",
     "Preprocessing",
     "VerificationReport",
+    "models_config",
     "next_version",
     "read_metadata",
     "run_in_tensorflow_only_process",
     "saved_model",
     "verify",
+    "write_models_config",
 ]
