@@ -234,6 +234,8 @@ def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: A
         "train_command": run["command"],
         "export_command": "keraslab " + " ".join(shlex.quote(a) for a in args.argv),
     }
+    if args.note:
+        record["note"] = args.note
     manifest = zoo.update_manifest(args.name, record, directory=base)
     from keraslab.export import write_models_config
 
@@ -363,6 +365,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--export-name", help="directory name (default: the zoo name)")
     ex.add_argument("--version", type=int, help="default: the next free version")
     ex.add_argument("--no-verify", action="store_true", help="skip the TF-only reload check")
+    ex.add_argument("--note", help="with --run: a remark stored in the manifest record")
     ex.set_defaults(func=_cmd_export)
     return parser
 
@@ -386,6 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # loggers keep their defaults.
     logger = logging.getLogger("keraslab")
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # TensorFlow configures the root logger: avoid printing twice
     if not any(isinstance(h, _CurrentStderrHandler) for h in logger.handlers):
         handler = _CurrentStderrHandler()
         handler.setFormatter(logging.Formatter("keraslab: %(message)s"))
