@@ -172,12 +172,15 @@ def _cmd_export(args: argparse.Namespace) -> int:
     dataset = args.dataset or (run or {}).get("dataset") or zoo.get(args.name).dataset
     model = _load_network(args, dataset)
     spec = data.get_spec(dataset)
+    preprocessing = export.Preprocessing(spec.mean, spec.std)
+    extras = zoo.serving_signatures(model, preprocessing)
     path = export.saved_model(
         model,
         args.base_dir,
         args.export_name or args.name,
         args.version,
-        preprocessing=export.Preprocessing(spec.mean, spec.std),
+        preprocessing=preprocessing,
+        extra_signatures=extras,
         class_names=spec.class_names,
         metadata={
             "zoo_name": args.name,
@@ -194,7 +197,12 @@ def _cmd_export(args: argparse.Namespace) -> int:
             # Without the dataset, random pixels still check signatures and predictions.
             rng = np.random.default_rng(0)
             images = rng.integers(0, 256, size=(64, *spec.image_shape), dtype=np.uint8)
-        report = export.verify(path, model, images)
+        # Every extra signature is checked against the same function run by Keras.
+        checks = {
+            sig: ({"image": images}, {k: np.asarray(v) for k, v in fn(images).items()})
+            for sig, (fn, _) in extras.items()
+        }
+        report = export.verify(path, model, images, checks=checks)
         worst = max(report.max_abs_diff.values(), default=0.0)
         print(
             f"verified in a TensorFlow-only process: signatures {sorted(report.signatures)}, "

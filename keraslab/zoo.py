@@ -138,6 +138,79 @@ register(
 )
 
 
+register(
+    ZooEntry(
+        name="scattering_linear",
+        builder=models.scattering_linear,
+        dataset="fashion_mnist",
+        datasets=_MNIST_FAMILY,
+        recipe=Recipe(
+            epochs=20, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine"
+        ),  # fmt: skip
+        description="scattering (J=2, L=8, order 2) + standardization + linear classifier",
+        reference="Bruna & Mallat 2013; Oyallon & Mallat 2015",
+    )
+)
+register(
+    ZooEntry(
+        name="scattering_cnn",
+        builder=models.scattering_cnn,
+        dataset="fashion_mnist",
+        datasets=_MNIST_FAMILY,
+        recipe=Recipe(
+            epochs=20, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine"
+        ),  # fmt: skip
+        description="scattering (J=2) + 3 conv-BN-ReLU layers at H/4 + linear (hybrid)",
+        reference="Oyallon, Belilovsky & Zagoruyko 2017, §3",
+    )
+)
+register(
+    ZooEntry(
+        name="scattering_wrn",
+        builder=models.scattering_wrn,
+        dataset="cifar10",
+        datasets=("cifar10",),
+        recipe=Recipe(
+            epochs=200,
+            batch_size=128,
+            optimizer="sgd",
+            learning_rate=0.1,
+            momentum=0.9,
+            weight_decay=5e-4,
+            schedule="step",
+            step_boundaries=(0.3, 0.6, 0.8),
+            step_factor=0.2,
+            augment=True,
+        ),  # fmt: skip
+        description="scattering (J=2) + wide-ResNet head (k=8, 2 stages of 2 blocks)",
+        reference="Oyallon, Belilovsky & Zagoruyko 2017, §4.1; WRN recipe of Zagoruyko 2016",
+    )
+)
+
+
+def serving_signatures(
+    model: keras.Model, preprocessing: Any
+) -> dict[str, tuple[Callable[..., Any], builtins.list[Any]]]:
+    """Model-specific serving signatures for :func:`keraslab.export.saved_model`.
+
+    ``scattering`` (models with a layer named ``"scattering"``): raw uint8 ``image`` →
+    ``scattering``, the coefficients S_J x of the normalized image, channels-last.
+    """
+    import tensorflow as tf
+
+    names = {layer.name for layer in model.layers}
+    signatures: dict[str, tuple[Callable[..., Any], builtins.list[Any]]] = {}
+    image_spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name="image")
+    if "scattering" in names:
+        front = keras.Model(model.input, model.get_layer("scattering").output)
+
+        def scattering(image: Any) -> dict[str, Any]:
+            return {"scattering": front(preprocessing.apply(tf.cast(image, tf.float32)))}
+
+        signatures["scattering"] = (scattering, [image_spec])
+    return signatures
+
+
 def list() -> builtins.list[ZooEntry]:  # noqa: A001 - the public name the design promises
     """Every zoo entry, in registration order."""
     return builtins.list(_REGISTRY.values())
@@ -311,5 +384,6 @@ __all__ = [
     "predict",
     "register",
     "savedmodels_dir",
+    "serving_signatures",
     "update_manifest",
 ]
