@@ -79,13 +79,17 @@ class Scattering2D(keras.layers.Layer):
     columns), transformed, and the border of the result cropped (Kymatio's rule), so ``H`` and
     ``W`` can be any size ``≥ 2**J``; the output has ``⌊H / 2**J⌋ × ⌊W / 2**J⌋`` pixels.
 
-    **How it is computed.** All wavelet convolutions are products in the 2D Fourier domain;
-    subsampling by ``2**j`` is done on spectra by folding (periodization). Channels are folded
-    into the batch; the ``L`` first-order wavelets of each scale are applied with one broadcast
-    product and one inverse FFT, and all second-order paths sharing ``(j1, j2)`` likewise. The
-    low-pass ``φ_J`` (a Gaussian, hence separable) followed by subsampling and cropping is
-    applied in space as two small matrix products. The layer has no weights; the filters are
-    built in ``build`` from the input's spatial size and kept as constants.
+    **How it is computed.** Wavelet convolutions are products in the 2D Fourier domain, and
+    subsampling by ``2**j`` is done on spectra by folding (periodization), as in Kymatio; the
+    differences are in how the work is batched. Channels are folded into the batch. Each pair of
+    first-order orientations ``θ1`` at scale ``j1`` is an independent chain: one broadcast
+    product and inverse FFT give ``|x ⋆ ψ_{j1,θ1}|`` for the pair, one complex FFT gives the
+    spectra of both real moduli, and one product and inverse FFT per ``j2 > j1`` give all their
+    second-order moduli at once. The low-pass ``φ_J`` (a Gaussian, hence separable) followed by
+    subsampling and cropping is applied in space as two small matrix products, which replaces
+    the FFT, product and inverse FFT Kymatio spends on every path. The layer has no weights;
+    the filters are built in ``build`` from the input's spatial size and kept as constants.
+    The layer is fastest under XLA (``jit_compile=True``), which fuses the element-wise work.
 
     Float32 computes in complex64; float64 in complex128. Under a mixed ``float16`` /
     ``bfloat16`` policy the transform runs in float32 and the result is cast to the compute
@@ -178,14 +182,11 @@ class Scattering2D(keras.layers.Layer):
         """The filters and low-pass operators as tensors of ``dtype`` (cached, made eagerly)."""
         key = dtype.name
         if key not in self._consts:
-            complex_dtype = tf.complex128 if dtype == tf.float64 else tf.complex64
             tensors = {}
             with tf.init_scope():
                 for name, value in self._numpy_operators().items():
                     if name.startswith("pad"):
                         tensors[name] = tf.constant(value, tf.int32)
-                    elif name.startswith("psi"):
-                        tensors[name] = tf.constant(value, complex_dtype)
                     else:
                         tensors[name] = tf.constant(value, dtype)
             self._consts[key] = _Constants(**tensors)
@@ -201,7 +202,7 @@ class Scattering2D(keras.layers.Layer):
         ops = {}
         for j, levels in enumerate(bank.psi):
             for res, level in enumerate(levels):
-                ops[f"psi_{j}_{res}"] = level
+                ops[f"psi_{j}_{res}"] = _fold_blocks(level, 2 ** (j - res))
         rows = np.pad(np.arange(H), (top, bottom), mode="reflect")
         cols = np.pad(np.arange(W), (left, right), mode="reflect")
         ops["pad_rows"] = rows
@@ -284,56 +285,117 @@ def _fold_padding(A: np.ndarray, index: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
-def _periodize(z, k):
-    """Subsample by ``k`` in space, on a spectrum: fold ``(..., m, n)`` to ``(..., m/k, n/k)``."""
+def _fold_blocks(h_hat: np.ndarray, k: int) -> np.ndarray:
+    """Cut ``(…, m, n)`` spectra into their ``k²`` blocks scaled by ``1/k²``: ``(k², …, m/k, n/k)``.
+
+    Periodizing a product ``z · h_hat`` (Kymatio's ``subsample_fourier``: the mean of the ``k²``
+    blocks) is then ``Σ_b z_block[b] · blocks[b]``.
+    """
+    m, n = h_hat.shape[-2:]
+    blocks = [
+        h_hat[..., a * (m // k) : (a + 1) * (m // k), b * (n // k) : (b + 1) * (n // k)]
+        for a in range(k)
+        for b in range(k)
+    ]
+    return np.stack(blocks) / k**2
+
+
+def _filter_and_fold(z_re, z_im, blocks):
+    """``periodize_k(z · ψ)`` for a complex ``z`` given as real and imaginary parts.
+
+    ``z_*``: ``(…, 1, m, n)``; ``blocks``: ``(k², L, m/k, n/k)`` from :func:`_fold_blocks`.
+    Returns the complex ``(…, L, m/k, n/k)`` sum of the block products (split into blocks,
+    multiply, add: XLA on CPU runs this several times faster than a reshape-and-reduce).
+    """
+    k = int(round(blocks.shape[0] ** 0.5))
     if k == 1:
-        return z
-    lead = tf.shape(z)[:-2]
-    m, n = z.shape[-2], z.shape[-1]
-    z = tf.reshape(z, tf.concat([lead, [k, m // k, k, n // k]], 0))
-    return tf.reduce_mean(z, axis=(-4, -2))
+        return tf.complex(z_re * blocks[0], z_im * blocks[0])
+    filters = tf.unstack(blocks)
+
+    def fold(z):
+        parts = [p for rows in tf.split(z, k, axis=-2) for p in tf.split(rows, k, axis=-1)]
+        return tf.add_n([p * f for p, f in zip(parts, filters, strict=True)])
+
+    return tf.complex(fold(z_re), fold(z_im))
+
+
+def _spectra_of_pair(u):
+    """2D FFTs of the real images ``u[:, 0]`` and ``u[:, 1]`` with one complex FFT.
+
+    With ``z = fft2(u_a + i u_b)`` and ``z⁻[ω] = z[−ω]``: ``fft2(u_a) = (z + conj z⁻)/2`` and
+    ``fft2(u_b) = (z − conj z⁻)/2i``. ``u``: ``(N, 2, m, n)`` real; returns the real and
+    imaginary parts of the ``(N, 2, m, n)`` spectra.
+    """
+    z = tf.signal.fft2d(tf.complex(u[:, 0], u[:, 1]))
+    z_minus = tf.roll(tf.reverse(z, axis=[-2, -1]), shift=[1, 1], axis=[-2, -1])
+    p, q = tf.math.real(z), tf.math.imag(z)
+    r, s = tf.math.real(z_minus), tf.math.imag(z_minus)
+    return tf.stack([p + r, q + s], axis=1) * 0.5, tf.stack([q - s, r - p], axis=1) * 0.5
 
 
 def _lowpass(u, A, B):
-    """``A u Bᵀ`` over the last two axes of a real tensor."""
-    return tf.einsum("...st,us,vt->...uv", u, A, B)
+    """``(A u Bᵀ)ᵀ`` over the last two axes of a real tensor: ``(…, m, n)`` → ``(…, w, h)``.
+
+    Two plain matrix products on flattened views (``tf.einsum`` with oneDNN crashes on some
+    ellipsis shapes with a size-1 axis). The result is returned transposed, columns first,
+    which saves a transpose of the intermediate.
+    """
+    lead = tf.shape(u)[:-2]
+    m, n = u.shape[-2], u.shape[-1]
+    h, w = A.shape[0], B.shape[0]
+    t = tf.matmul(tf.reshape(u, [-1, n]), B, transpose_b=True)  # (…·m, w)
+    t = tf.transpose(tf.reshape(t, [-1, m, w]), [0, 2, 1])  # (…, w, m)
+    t = tf.matmul(tf.reshape(t, [-1, m]), A, transpose_b=True)  # (…·w, h)
+    return tf.reshape(t, tf.concat([lead, [w, h]], 0))
 
 
 def _scatter(x, c, J, L, max_order, spatial):
-    """Scattering of ``x (B, H, W, C)``; returns ``(B, h, w, C, K)``."""
+    """Scattering of ``x (B, H, W, C)``; returns ``(B, h, w, C, K)``.
+
+    The work is split into independent chains, one per scale ``j1`` and pair of orientations
+    ``θ1``: ``|x ⋆ ψ_{j1,θ1}|`` for the pair, its low-pass, then all its second-order paths. The
+    chains have no data dependencies on one another, so XLA and TensorFlow run them side by side,
+    and their intermediates are small enough to stay in cache.
+    """
     H, W = spatial
-    complex_dtype = tf.complex128 if x.dtype == tf.float64 else tf.complex64
     shape = tf.shape(x)
     batch, channels = shape[0], shape[3]
-    # Channels into the batch: (B·C, H, W).
+    # Channels into the batch: (N = B·C, H, W).
     x = tf.reshape(tf.transpose(x, [0, 3, 1, 2]), [-1, H, W])
 
-    coefficients = [_lowpass(x, c.lowpass_rows_input, c.lowpass_cols_input)[:, None]]
+    zeroth = _lowpass(x, c.lowpass_rows_input, c.lowpass_cols_input)[:, None]
     padded = tf.gather(tf.gather(x, c.pad_rows, axis=1), c.pad_cols, axis=2)
-    x_hat = tf.signal.fft2d(tf.cast(padded, complex_dtype))
+    x_hat = tf.signal.fft2d(tf.complex(padded, tf.zeros_like(padded)))
+    x_re, x_im = tf.math.real(x_hat)[:, None], tf.math.imag(x_hat)[:, None]
 
     first, second = [], []
     for j1 in range(J):
-        psi = getattr(c, f"psi_{j1}_0")
-        u1 = tf.abs(tf.signal.ifft2d(_periodize(x_hat[:, None] * psi, 2**j1)))
-        first.append(
-            _lowpass(u1, getattr(c, f"lowpass_rows_{j1}"), getattr(c, f"lowpass_cols_{j1}"))
-        )
-        if max_order < 2 or j1 == J - 1:
-            continue
-        u1_hat = tf.signal.fft2d(tf.cast(u1, complex_dtype))[:, :, None]
-        per_j2 = []
-        for j2 in range(j1 + 1, J):
-            psi2 = getattr(c, f"psi_{j2}_{j1}")
-            u2 = tf.abs(tf.signal.ifft2d(_periodize(u1_hat * psi2, 2 ** (j2 - j1))))
-            per_j2.append(
-                _lowpass(u2, getattr(c, f"lowpass_rows_{j2}"), getattr(c, f"lowpass_cols_{j2}"))
-            )
-        # (N, θ1, (j2, θ2), h, w) → paths ordered (θ1, j2, θ2).
-        s2 = tf.concat(per_j2, axis=2)
-        second.append(tf.reshape(s2, tf.concat([tf.shape(s2)[:1], [-1], tf.shape(s2)[-2:]], 0)))
-    coefficients += first + second
-    s = tf.concat(coefficients, axis=1)  # (B·C, K, h, w)
+        psi1 = getattr(c, f"psi_{j1}_0")
+        lowpass1 = getattr(c, f"lowpass_rows_{j1}"), getattr(c, f"lowpass_cols_{j1}")
+        second_j1 = []
+        for t in range(0, L, 2):
+            u1 = tf.abs(tf.signal.ifft2d(_filter_and_fold(x_re, x_im, psi1[:, t : t + 2])))
+            first.append(_lowpass(u1, *lowpass1))
+            if max_order < 2 or j1 == J - 1:
+                continue
+            if u1.shape[1] == 2:
+                y_re, y_im = _spectra_of_pair(u1)
+            else:  # odd L: the last orientation alone
+                y_hat = tf.signal.fft2d(tf.complex(u1, tf.zeros_like(u1)))
+                y_re, y_im = tf.math.real(y_hat), tf.math.imag(y_hat)
+            y_re, y_im = y_re[:, :, None], y_im[:, :, None]
+            per_j2 = []
+            for j2 in range(j1 + 1, J):
+                psi2 = getattr(c, f"psi_{j2}_{j1}")
+                u2 = tf.abs(tf.signal.ifft2d(_filter_and_fold(y_re, y_im, psi2)))
+                lowpass2 = getattr(c, f"lowpass_rows_{j2}"), getattr(c, f"lowpass_cols_{j2}")
+                per_j2.append(_lowpass(u2, *lowpass2))
+            # (N, θ1, (j2, θ2), w, h): paths ordered (θ1, j2, θ2).
+            second_j1.append(tf.concat(per_j2, axis=2) if len(per_j2) > 1 else per_j2[0])
+        if second_j1:
+            s2 = tf.concat(second_j1, axis=1)
+            second.append(tf.reshape(s2, tf.concat([tf.shape(s2)[:1], [-1], tf.shape(s2)[-2:]], 0)))
+    s = tf.concat([zeroth, *first, *second], axis=1)  # (N, K, w, h)
     h, w = H // 2**J, W // 2**J
-    s = tf.reshape(s, tf.stack([batch, channels, -1, h, w]))
-    return tf.transpose(s, [0, 3, 4, 1, 2])
+    s = tf.reshape(s, tf.stack([batch, channels, -1, w, h]))
+    return tf.transpose(s, [0, 4, 3, 1, 2])

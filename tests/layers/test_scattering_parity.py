@@ -86,3 +86,13 @@ def test_float64_equals_kymatio():
     assert ours.dtype == "float64"
     # Kymatio's filters are float32, ours float64: agreement is float32-limited.
     assert relative_error(ours.numpy(), to_channels_last(ref)) < TOLERANCE
+
+
+@pytest.mark.parametrize("L", [1, 3])
+def test_odd_number_of_orientations_equals_kymatio(L):
+    """With an odd L the last orientation has no partner to share a complex FFT with."""
+    rng = np.random.default_rng(3)
+    x = rng.random((2, 16, 16, 1)).astype(np.float32)
+    ref = kymatio_transform(2, L, 2, (16, 16))(x.transpose(0, 3, 1, 2))
+    ours = Scattering2D(2, L=L)(x).numpy()
+    assert relative_error(ours, to_channels_last(ref)) < TOLERANCE
