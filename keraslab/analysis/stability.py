@@ -633,7 +633,8 @@ def rotation_covariance(
     **Where the rotation is centred.** ``Scattering2D`` (like Kymatio) reflect-pads the image,
     computes circular convolutions on the padded grid and samples the output at ``2**J (u + 1)``
     in padded coordinates. On the square padded grid the filter bank is mapped onto itself by a
-    quarter turn about any point, and the sampling grids (``2**J`` for the output, ``2**j1`` for
+    quarter turn about any point ``c`` with ``2c`` integer (the convolutions are
+    circular), and the sampling grids (``2**J`` for the output, ``2**j1`` for
     the first modulus) are mapped onto themselves by a rotation about the centre ``c`` of the
     output grid. ``np.rot90`` turns about the image centre ``(N − 1)/2`` instead, which is
     ``2**J − 1`` input pixels off after a quarter turn: almost one output pixel, so its maps are
