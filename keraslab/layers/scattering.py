@@ -44,7 +44,7 @@ def num_coefficients(J: int, L: int = 8, max_order: int = 2) -> int:
 
 
 class _Constants:
-    """Plain holder for the layer's constant tensors (kept out of Keras/TF attribute tracking)."""
+    """Plain holder for constant tensors: not a dict, so Keras and TF leave it untracked."""
 
     def __init__(self, **tensors):
         self.__dict__.update(tensors)
@@ -174,14 +174,14 @@ class Scattering2D(keras.layers.Layer):
 
     def build(self, input_shape):
         _, H, W, _ = self._check_shape(input_shape)
-        self._consts = {}
         self._spatial = (H, W)
+        self._cache = _Constants()  # per-dtype operators, made on first use
         self.built = True
 
     def _constants(self, dtype):
         """The filters and low-pass operators as tensors of ``dtype`` (cached, made eagerly)."""
         key = dtype.name
-        if key not in self._consts:
+        if not hasattr(self._cache, key):
             tensors = {}
             with tf.init_scope():
                 for name, value in self._numpy_operators().items():
@@ -189,8 +189,8 @@ class Scattering2D(keras.layers.Layer):
                         tensors[name] = tf.constant(value, tf.int32)
                     else:
                         tensors[name] = tf.constant(value, dtype)
-            self._consts[key] = _Constants(**tensors)
-        return self._consts[key]
+            setattr(self._cache, key, _Constants(**tensors))
+        return getattr(self._cache, key)
 
     def _numpy_operators(self):
         """Filters per (scale, resolution) and the separable low-pass matrices, in float64."""
@@ -242,6 +242,14 @@ class Scattering2D(keras.layers.Layer):
 
     def call(self, inputs):
         self._check_dtype(inputs.dtype)
+        if any(
+            d is not None and d != s for d, s in zip(inputs.shape[1:3], self._spatial, strict=True)
+        ):
+            raise ValueError(
+                f"This Scattering2D was built for {self._spatial[0]}x{self._spatial[1]} images, "
+                f"got input shape {tuple(inputs.shape)}. Its filters depend on the image size: "
+                f"use one Scattering2D layer per image size."
+            )
         work = tf.float64 if inputs.dtype == tf.float64 else tf.float32
         x = tf.cast(inputs, work)
         out = _scatter(x, self._constants(work), self.J, self.L, self.max_order, self._spatial)
