@@ -27,8 +27,9 @@ _LAYOUTS = ("channels", "paths")
 def scattering_padding(height: int, width: int, J: int) -> tuple[int, int, int, int]:
     """Kymatio's reflect padding ``(top, bottom, left, right)`` for an ``height × width`` input.
 
-    Each side is padded to ``(⌊size / 2**J⌋ + 2) · 2**J`` (a multiple of ``2**J`` with at least
-    ``2**J`` pixels of margin), split evenly with the odd pixel at the bottom / right.
+    Each axis of length ``size`` is padded to ``(⌊size / 2**J⌋ + 2) · 2**J`` (a multiple of
+    ``2**J`` with at least ``2**J`` pixels of margin), split evenly between its two ends with the
+    odd pixel at the bottom / right.
     """
 
     def split(size: int) -> tuple[int, int]:
@@ -90,6 +91,9 @@ class Scattering2D(keras.layers.Layer):
     the FFT, product and inverse FFT Kymatio spends on every path. The layer has no weights;
     the filters are built in ``build`` from the input's spatial size and kept as constants.
     The layer is fastest under XLA (``jit_compile=True``), which fuses the element-wise work.
+
+    The modulus uses ``tf.abs``, whose gradient is 0 (not NaN) where a coefficient is exactly 0,
+    so constant or blank images have finite input gradients.
 
     Float32 computes in complex64; float64 in complex128. Under a mixed ``float16`` /
     ``bfloat16`` policy the transform runs in float32 and the result is cast to the compute
