@@ -25,3 +25,13 @@ def _fresh_keras_state():
     keras.utils.set_random_seed(1234)
     yield
     keras.config.set_dtype_policy("float32")
+
+
+@pytest.fixture(scope="session")
+def mirrored_strategy() -> tf.distribute.MirroredStrategy:
+    """One MirroredStrategy over the two logical CPUs for the whole session: two strategies in
+    one process can hand out clashing collective-op keys ("Shape mismatch in the collective
+    instance"), which made the distribution tests depend on their order."""
+    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
+    assert len(devices) == 2, "the CPU should have been split in two above"
+    return tf.distribute.MirroredStrategy(devices)

@@ -167,12 +167,10 @@ def test_relaxed_batch_shape_in_tf_function():
         assert f(images(batch)).shape == (batch, 4, 4, 2 * K)
 
 
-def test_mirrored_strategy_over_two_cpus_matches_single_device():
-    devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
-    assert len(devices) == 2, "tests/conftest.py should create two logical CPUs"
+def test_mirrored_strategy_over_two_cpus_matches_single_device(mirrored_strategy):
     x = images(batch=4)
     y = np.arange(4) % 3
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = mirrored_strategy
     with strategy.scope():
         inputs = keras.Input((SIZE, SIZE, 2))
         features = keras.layers.Flatten()(Scattering2D(J, L=L)(inputs))

@@ -100,7 +100,7 @@ def test_nested_tape_penalty_trains_under_xla():
     assert h1["input_grad"][0] > 0
 
 
-def test_mirrored_strategy_matches_single_device():
+def test_mirrored_strategy_matches_single_device(mirrored_strategy):
     devices = [d.name for d in tf.config.list_logical_devices("CPU")]
     assert len(devices) == 2, "conftest should have split the CPU in two"
     _, _, ds = batches(n=70, batch=16)  # the last batch (6) splits unevenly-sized work
@@ -109,7 +109,7 @@ def test_mirrored_strategy_matches_single_device():
                                               momentum=0.0), penalties=[WeightDecay(0.01)],
         verbose=0,
     )  # fmt: skip
-    strategy = tf.distribute.MirroredStrategy(devices)
+    strategy = mirrored_strategy
     mirrored = fit(
         lambda: tiny_net(), ds, recipe=Recipe(epochs=2, optimizer="sgd", learning_rate=0.1,
                                               momentum=0.0), penalties=[WeightDecay(0.01)],
