@@ -98,13 +98,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     entry = zoo.get(args.name)
     dataset = args.dataset or entry.dataset
-    zoo.build(args.name, dataset=dataset)  # fail fast on a dataset the model cannot take
+    keras.utils.set_random_seed(args.seed)  # before the build: it seeds the initial weights
+    network = zoo.build(args.name, dataset=dataset)  # fails fast on a dataset it cannot take
     recipe = entry.recipe.replace(
         epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr
     )
     out = Path(args.out or f"runs/{args.name}-{dataset}")
     out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable --out before loading data
-    keras.utils.set_random_seed(args.seed)
     train = data.load(
         dataset, "train", batch_size=recipe.batch_size, shuffle=True, augment=recipe.augment,
         data_dir=args.data_dir, seed=args.seed, limit=args.limit,
@@ -114,7 +114,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     command = "keraslab " + " ".join(shlex.quote(a) for a in args.argv)
     result = training.fit(
-        lambda: zoo.build(args.name, dataset=dataset),
+        network,
         train,
         recipe=recipe,
         validation_data=test,
