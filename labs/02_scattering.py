@@ -54,6 +54,7 @@ parser.add_argument(
     default="fashion_mnist_sample",
     help="fashion_mnist_sample (shipped, default), fashion_mnist or mnist",
 )
+parser.add_argument("--epochs", type=int, help="override the epochs of both classifiers")
 parser.add_argument("--out", default="results/02_scattering", help="output directory")
 parser.add_argument("--seed", type=int, default=0)
 args = parser.parse_args()
@@ -192,6 +193,7 @@ test_ds = data.load(args.dataset, "test", batch_size=512)
 accuracies = {}
 for name, epochs in (("scattering_linear", 5 if args.quick else 20),
                      ("scattering_cnn", 3 if args.quick else 20)):  # fmt: skip
+    epochs = args.epochs or epochs
     recipe = zoo.get(name).recipe.replace(epochs=epochs)
     overrides = {"widths": (64, 64, 128)} if name == "scattering_cnn" and args.quick else {}
     result = training.fit(
