@@ -33,9 +33,12 @@ def test_shipped_savedmodel_matches_the_shipped_keras_weights(name):
 
 @pytest.mark.full_data
 @pytest.mark.skipif(not FULL_FASHION.exists(), reason="apt-get install dataset-fashion-mnist")
-def test_lenet_scores_what_the_manifest_says():
-    record = MANIFEST["lenet"]
+@pytest.mark.parametrize(
+    "name", sorted(n for n, r in MANIFEST.items() if r["dataset"] == "fashion_mnist")
+)
+def test_shipped_model_scores_what_the_manifest_says(name):
+    record = MANIFEST[name]
     test = data.load_arrays("fashion_mnist", "test")
-    predicted = zoo.predict("lenet", test.images).class_ids
+    predicted = zoo.predict(name, test.images).class_ids
     accuracy = float(np.mean(predicted == test.labels))
     assert accuracy == pytest.approx(record["metrics"]["test_accuracy"], abs=1e-4)
