@@ -28,6 +28,7 @@ import numpy as np
 from keraslab import models
 from keraslab.data import check_images, get_spec
 from keraslab.errors import CorruptDataError, DatasetNotFoundError, UnknownNameError
+from keraslab.export.saved_model import Preprocessing
 from keraslab.training.recipes import Recipe
 
 MANIFEST = "manifest.json"
@@ -360,9 +361,9 @@ def predict(
     spec = get_spec(dataset or entry.dataset)
     pixels = check_images(images, spec.image_shape)
     model = model if model is not None else load(name)
-    x = (pixels / np.float32(255.0) - np.asarray(spec.mean, np.float32)) / np.asarray(
-        spec.std, np.float32
-    )
+    # The very formula the exported serving signature bakes in, so predict() and TF Serving
+    # agree by construction.
+    x = Preprocessing(spec.mean, spec.std).apply(pixels)
     logits = np.asarray(model.predict(x, batch_size=batch_size, verbose=0), np.float64)
     shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
     probabilities = shifted / shifted.sum(axis=1, keepdims=True)
