@@ -25,6 +25,7 @@ import tensorflow as tf
 from keraslab.errors import KeraslabError, TrainingDivergedError
 from keraslab.training.callbacks import StopOnNaN, _atomic_write_text, default_callbacks
 from keraslab.training.penalties import Penalty
+from keraslab.training.precompute import check_precompute_allowed, precompute, split_at
 from keraslab.training.recipes import Recipe, build_optimizer
 from keraslab.training.step import TrainingModel
 
@@ -130,7 +131,33 @@ def fit(
         net = network() if callable(network) and not isinstance(network, keras.Model) else network
         if out is not None:
             _check_or_write_run_config(out, net, recipe, penalties, steps_per_epoch)
-        model = TrainingModel(net, penalties)
+        trained, train_batches, validation_batches = net, train_data, validation_data
+        if recipe.precompute is not None:
+            check_precompute_allowed(recipe.augment, penalties)
+            front, trained = split_at(net, recipe.precompute)
+    precompute_time = None
+    if recipe.precompute is not None:
+        # Always through XLA: the front end is fixed, and compiled it runs ~2× faster on CPU.
+        start = time.perf_counter()
+        show = verbose != 0
+        train_batches = precompute(
+            front,
+            train_data,
+            shuffle=True,
+            progress=show,
+            description=f"{recipe.precompute} (train)",
+        )
+        if validation_data is not None:
+            validation_batches = precompute(
+                front,
+                validation_data,
+                shuffle=False,
+                progress=show,
+                description=f"{recipe.precompute} (validation)",
+            )
+        precompute_time = round(time.perf_counter() - start, 2)
+    with scope:
+        model = TrainingModel(trained, penalties)
         model.compile(
             optimizer=build_optimizer(recipe, steps_per_epoch),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -147,8 +174,8 @@ def fit(
     all_callbacks += list(callbacks)
     start = time.perf_counter()
     history = model.fit(
-        train_data,
-        validation_data=validation_data,
+        train_batches,
+        validation_data=validation_batches,
         epochs=recipe.epochs,
         callbacks=all_callbacks,
         verbose=verbose,
@@ -181,6 +208,8 @@ def fit(
             "machine": machine_description(),
             "replicas": strategy.num_replicas_in_sync if strategy is not None else 1,
         }
+        if precompute_time is not None:
+            run["precompute_time_s"] = precompute_time
         run.update(extra_run_info or {})
         _atomic_write_text(out / "run.json", json.dumps(run, indent=1))
     return TrainResult(net, model, record, wall, out)

@@ -39,6 +39,10 @@ class Recipe:
         warmup_epochs: linear warm-up length (0 = none).
         augment: apply the dataset's augmentation to training batches.
         label_smoothing: label smoothing of the cross-entropy.
+        precompute: name of a layer up to which the network is fixed (no weights, no
+            randomness, e.g. ``"scattering"``): its outputs are computed once, before the first
+            epoch, and only the rest of the network runs each step
+            (:mod:`keraslab.training.precompute`). Exact without augmentation.
     """
 
     epochs: int = 10
@@ -53,6 +57,7 @@ class Recipe:
     warmup_epochs: int = 0
     augment: bool = False
     label_smoothing: float = 0.0
+    precompute: str | None = None
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
