@@ -620,6 +620,8 @@ class LISTACell(_LearnedCell):
         per_coordinate: One threshold per code entry (``θ ∈ R^n``) instead of a scalar.
         support_percent: ``p`` in ``[0, 100]``: use support selection
             (:func:`support_selection_threshold`); 0 (default) is plain soft thresholding.
+        first: The first layer of an untied network, only ever applied to ``z = 0``: it has no
+            ``W`` (``W z₀`` vanishes, and a ``W`` would get no gradient) and takes ``x`` alone.
         A_shape: ``(m, n)`` when ``A`` is ``None``.
         **kwargs: Base layer arguments.
 
@@ -629,9 +631,30 @@ class LISTACell(_LearnedCell):
             which gives ``η_θ(B x)``.
     """
 
-    def __init__(self, A=None, lam=0.1, *, per_coordinate=False, support_percent=0.0, **kwargs):
+    def __init__(
+        self,
+        A=None,
+        lam=0.1,
+        *,
+        per_coordinate=False,
+        support_percent=0.0,
+        first=False,
+        **kwargs,
+    ):
         super().__init__(A, lam, support_percent=support_percent, **kwargs)
         self.per_coordinate = bool(per_coordinate)
+        self.first = bool(first)
+
+    def build(self, x_shape, z_shape=None):
+        if self.first and z_shape is not None:
+            raise ValueError(self._first_error())
+        super().build(x_shape, z_shape)
+
+    def _first_error(self):
+        return (
+            f"{self.name} was made with first=True (the first layer, z = 0, which has no W): "
+            f"call it on x alone, or make it with first=False to feed it codes."
+        )
 
     def _make_weights(self):
         B = W = None
@@ -639,19 +662,22 @@ class LISTACell(_LearnedCell):
             B = self._A_value.T / self._L
             W = np.eye(self.n) - B @ self._A_value
         self.B = self._add_matrix("B", B, (self.n, self.m), trainable=True)
-        self.W = self._add_matrix("W", W, (self.n, self.n), trainable=True)
+        if not self.first:
+            self.W = self._add_matrix("W", W, (self.n, self.n), trainable=True)
         self._add_threshold((self.n,) if self.per_coordinate else ())
 
     def call(self, x, z=None):
         x, z = self._inputs(x, z)
         u = tf.matmul(x, tf.cast(self.B, self.compute_dtype), transpose_b=True)
         if z is not None:
+            if self.first:
+                raise ValueError(self._first_error())
             u = u + tf.matmul(z, tf.cast(self.W, self.compute_dtype), transpose_b=True)
         return self._shrink(u)
 
     def get_config(self):
         config = super().get_config()
-        config["per_coordinate"] = self.per_coordinate
+        config.update(per_coordinate=self.per_coordinate, first=self.first)
         return config
 
 

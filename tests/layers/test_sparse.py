@@ -375,3 +375,16 @@ def test_wrong_input_sizes_name_the_fix():
         cell(np.zeros((2, M), "float32"), np.zeros((2, M), "float32"))
     with pytest.raises(ValueError, match=r"rank 3.*Flatten each example"):
         ISTA(matrix())(keras.Input((M, 1)))
+
+
+def test_first_lista_cell_has_no_w_and_takes_x_alone():
+    A, x = matrix(), signals()
+    cell = LISTACell(A, LAM, first=True, name="layer_1")
+    z = cell(x)
+    assert sorted(w.name for w in cell.weights) == ["B", "theta"]
+    np.testing.assert_allclose(z, LISTACell(A, LAM)(x), rtol=1e-6)
+    assert cell.get_config()["first"] is True
+    with pytest.raises(ValueError, match="first=True.*call it on x alone"):
+        cell(x, z)
+    with pytest.raises(ValueError, match="first=True"):
+        LISTACell(A, LAM, first=True)(x, z)
