@@ -447,25 +447,41 @@ class IRevNetBlock(InvertibleLayer):
         # Batch norm overflows easily in half precision; compute it in float32 at least.
         work = tf.float64 if dtype == tf.float64 else tf.float32
         h = tf.cast(h, work)
-        if training:
-            mean, variance = tf.nn.moments(h, axes=[0, 1, 2])
-            if update_statistics:
-                m = self.bn_momentum
-                for name, batch in (("moving_mean", mean), ("moving_variance", variance)):
-                    moving = bn(name)
-                    moving.assign(tf.cast(moving, work) * m + tf.stop_gradient(batch) * (1.0 - m))
+        gamma, beta = tf.cast(bn("gamma"), work), tf.cast(bn("beta"), work)
+        if work == tf.float32:
+            # The fused kernel (and its fused gradient) halves the training step time on CPU
+            # compared with moments + normalization (measured on irevnet_mnist); it has no
+            # float64 version.
+            if training:
+                out, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+                    h, gamma, beta, epsilon=self.bn_epsilon, is_training=True
+                )
+                # Its batch variance has Bessel's correction; Keras's moving variance does not.
+                n = tf.cast(tf.reduce_prod(tf.shape(h)[:3]), work)
+                variance = variance * ((n - 1.0) / n)
+            else:
+                out, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                    h,
+                    gamma,
+                    beta,
+                    mean=tf.cast(bn("moving_mean"), work),
+                    variance=tf.cast(bn("moving_variance"), work),
+                    epsilon=self.bn_epsilon,
+                    is_training=False,
+                )
         else:
-            mean = tf.cast(bn("moving_mean"), work)
-            variance = tf.cast(bn("moving_variance"), work)
-        h = tf.nn.batch_normalization(
-            h,
-            mean,
-            variance,
-            offset=tf.cast(bn("beta"), work),
-            scale=tf.cast(bn("gamma"), work),
-            variance_epsilon=self.bn_epsilon,
-        )
-        return tf.cast(h, dtype)
+            if training:
+                mean, variance = tf.nn.moments(h, axes=[0, 1, 2])
+            else:
+                mean = tf.cast(bn("moving_mean"), work)
+                variance = tf.cast(bn("moving_variance"), work)
+            out = tf.nn.batch_normalization(h, mean, variance, beta, gamma, self.bn_epsilon)
+        if training and update_statistics:
+            m = self.bn_momentum
+            for name, batch in (("moving_mean", mean), ("moving_variance", variance)):
+                moving = bn(name)
+                moving.assign(tf.cast(moving, work) * m + tf.stop_gradient(batch) * (1.0 - m))
+        return tf.cast(out, dtype)
 
     @staticmethod
     def _conv(h, kernel, stride=1):
