@@ -1,0 +1,320 @@
+"""NMSE per layer of stage-wise trained LISTA-family networks, against ISTA and FISTA.
+
+The experiment of Chen, Liu, Wang & Yin (2018, Fig. 3–4) and Liu, Chen, Wang & Yin (2019): on
+the sparse-coding problem of :func:`keraslab.data.synthetic.sparse_coding_problem` (Gaussian
+``A`` 250 × 500 with unit columns, Bernoulli(0.1) × N(0, 1) codes), noiseless and at 40 dB SNR,
+
+* each variant of :func:`keraslab.models.lista.lista` (``lista``, ``lista_tied``, ``lista_cp``,
+  ``lista_cpss``, ``alista``) with 16 layers, initialised from ``A`` with ``λ = 0.4`` (the
+  default of the authors' code), is trained **stage-wise** as Chen et al. do (after Borgerding
+  et al., 2017): for ``t = 1 … T``, first the parameters new in layer ``t`` alone on the loss of
+  layer ``t``'s output, at learning rate ``lr``; then every layer up to ``t`` on the same loss at
+  ``0.2·lr`` and at ``0.02·lr`` (Adam, ``lr = 5e-4``, batches of 64 fresh examples). Each stage
+  runs until the validation NMSE of layer ``t`` has not improved for ``--patience`` steps (at
+  most ``--max-steps``), and keeps its best weights. The tied LISTA has one set of parameters
+  for every layer, so all three of its stages train them (at the three rates);
+* ISTA and FISTA run 1000 iterations for ``λ ∈ {0.1, 0.03, 0.01, 0.003}``.
+
+NMSE is ``10·log10(Σ‖ẑ − z‖² / Σ‖z‖²)`` over a fixed test set of 1000 examples
+(:func:`keraslab.models.lista.nmse_db`), for every layer / iteration. Writes
+``benchmarks/results/lista_nmse.json`` and prints a summary.
+
+    python benchmarks/lista_nmse.py            # the full run: ~10-16 h on 2 CPU cores
+    python benchmarks/lista_nmse.py --quick    # a 25 × 50 problem, 4 layers: ~1 min
+    python benchmarks/lista_nmse.py --max-steps 1000 --patience 200   # ~3-4 h
+
+Time of the full run, estimated from measured XLA step times on 2 shared Xeon cores (a batch
+of 64 through ``t`` layers costs about 3.5 ms · t forward and backward, for every variant):
+one stage of ``S`` steps at depth ``t`` is ``S · 3.5 ms · t``, so one variant at one noise level
+is at most ``3 · 4000 · 3.5 ms · (1 + … + 16) ≈ 1.6 h``, and the ten trainings ≈ 16 h if no
+stage stops early (early stopping and the cheaper ALISTA steps bring it nearer 10 h); ISTA /
+FISTA add minutes. Chen et al. train far longer per stage on a GPU, so expect this run's
+curves to lie somewhat above the papers'.
+
+``--quick`` writes ``results/lista_nmse_quick.json`` unless ``--out`` is given, so a smoke run
+never overwrites the full results.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import math
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from keraslab.data.synthetic import SparseCodingProblem, sparse_coding_problem  # noqa: E402
+from keraslab.layers.sparse import FISTA, ISTA  # noqa: E402
+from keraslab.models.lista import VARIANTS, lista, nmse_db  # noqa: E402
+
+RESULTS = Path(__file__).resolve().parent / "results"
+STAGES = (("new", 1.0), ("all", 0.2), ("all", 0.02))  # (what is trained, learning-rate factor)
+
+
+@dataclasses.dataclass
+class Config:
+    m: int = 250
+    n: int = 500
+    p: float = 0.1
+    snrs_db: tuple[float, ...] = (math.inf, 40.0)
+    T: int = 16
+    init_lam: float = 0.4
+    variants: tuple[str, ...] = VARIANTS
+    batch_size: int = 64
+    lr: float = 5e-4
+    max_steps: int = 4000
+    val_every: int = 50
+    patience: int = 500
+    val_size: int = 1000
+    test_size: int = 1000
+    solver_iterations: int = 1000
+    solver_lams: tuple[float, ...] = (0.1, 0.03, 0.01, 0.003)
+    seed: int = 0
+    jit: bool = True  # XLA: ~2x faster steps for the 16-layer LISTA, slower to compile
+
+
+QUICK = {
+    "m": 25,
+    "n": 50,
+    "T": 4,
+    "max_steps": 60,
+    "val_every": 10,
+    "patience": 30,
+    "val_size": 200,
+    "test_size": 200,
+    "solver_iterations": 50,
+    "jit": False,  # a smoke run is mostly compilation
+}
+
+
+def machine_info() -> dict:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if "model name" in line)
+    except (OSError, StopIteration):
+        pass
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "logical_cpus": os.cpu_count(),
+        "versions": {
+            "python": platform.python_version(),
+            "tensorflow": tf.__version__,
+            "keras": keras.__version__,
+            "numpy": np.__version__,
+        },
+        "load_average_at_start": os.getloadavg() if hasattr(os, "getloadavg") else None,
+    }
+
+
+# --------------------------------------------------------------------------- training
+
+
+def make_step(sub, variables, optimizer, jit: bool):
+    """One Adam step on the loss of ``sub``'s output; ``mask`` (one 0/1 per variable) freezes
+    variables without a retrace: with a zero gradient from a reset optimizer, Adam's moments
+    stay 0 and so does the update."""
+
+    @tf.function(jit_compile=jit)
+    def step(x, z, mask):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_mean(tf.reduce_sum(tf.square(sub(x) - z), axis=-1))
+        # None: a variable the loss does not reach yet (the tied W at t = 1 multiplies z_0 = 0).
+        grads = tape.gradient(loss, variables)
+        grads = [
+            tf.zeros(v.shape, v.dtype) if g is None else g * mask[i]
+            for i, (g, v) in enumerate(zip(grads, variables, strict=True))
+        ]
+        optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss
+
+    return step
+
+
+def reset(optimizer, lr: float) -> None:
+    """A fresh Adam (moments and step count 0, so bias correction restarts) at rate ``lr``."""
+    for v in optimizer.variables:
+        if not v.path.endswith("learning_rate"):
+            v.assign(tf.zeros(v.shape, v.dtype))
+    optimizer.learning_rate = lr
+
+
+def train_stage(step, predict, variables, mask, stream, x_val, z_val, cfg) -> dict:
+    """Train until the validation NMSE stalls for ``patience`` steps; keep the best weights."""
+
+    def validate() -> float:
+        return float(nmse_db(predict(x_val), z_val))
+
+    best, best_step = validate(), 0
+    snapshot = [v.numpy() for v in variables]
+    steps = 0
+    for steps in range(1, cfg.max_steps + 1):
+        x, z = next(stream)
+        step(x, z, mask)
+        if steps % cfg.val_every == 0:
+            current = validate()
+            if current < best:
+                best, best_step, snapshot = current, steps, [v.numpy() for v in variables]
+            elif steps - best_step >= cfg.patience:
+                break
+    for v, value in zip(variables, snapshot, strict=True):
+        v.assign(value)
+    return {"steps": steps, "best_step": best_step, "val_nmse_db": best}
+
+
+def cell_of(model, variant: str, t: int):
+    return model.get_layer("lista_cell" if variant == "lista_tied" else f"layer_{t}")
+
+
+def train_variant(problem, variant, cfg, x_val, z_val, x_test, z_test, bar) -> dict:
+    keras.utils.set_random_seed(cfg.seed)
+    model = lista(problem.A, T=cfg.T, variant=variant, lam=cfg.init_lam, return_all=True)
+    initial = [float(nmse_db(z_hat, z_test)) for z_hat in model(x_test)]
+    # The same training stream for every variant (a fair comparison).
+    stream = iter(problem.dataset(cfg.batch_size, seed=cfg.seed + 10))
+    log = []
+    start = time.perf_counter()
+    for t in range(1, cfg.T + 1):
+        sub = keras.Model(model.input, model.outputs[t - 1])
+        variables = list(sub.trainable_variables)
+        # The tied cell is every layer's: its "new" parameters are all of them, at the full rate.
+        new = {id(v) for v in cell_of(model, variant, t).trainable_variables}
+        optimizer = keras.optimizers.Adam(cfg.lr)
+        optimizer.build(variables)  # slots made eagerly, not inside the compiled step
+        step = make_step(sub, variables, optimizer, cfg.jit)
+        predict = tf.function(sub, jit_compile=cfg.jit)
+        for stage, factor in STAGES:
+            mask = [1.0 if stage == "all" or id(v) in new else 0.0 for v in variables]
+            if any(mask):
+                reset(optimizer, cfg.lr * factor)
+                record = train_stage(
+                    step, predict, variables, tf.constant(mask), stream, x_val, z_val, cfg
+                )
+                log.append({"layer": t, "stage": stage, "lr": cfg.lr * factor, **record})
+                bar.set_postfix(layer=t, val_nmse_db=f"{record['val_nmse_db']:.1f}")
+            bar.update(1)
+    seconds = time.perf_counter() - start
+    final = [float(nmse_db(z_hat, z_test)) for z_hat in model(x_test)]
+    return {
+        "nmse_db_per_layer": final,
+        "initial_nmse_db_per_layer": initial,
+        "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+        "train_seconds": seconds,
+        "stages": log,
+    }
+
+
+# --------------------------------------------------------------------------- ISTA / FISTA
+
+
+def solver_curve(cls, A, lam, iterations, x, z, chunk=100) -> list[float]:
+    """NMSE (dB) after each iteration ``1 … iterations``, accumulated over chunks of the set."""
+    layer = cls(A, lam, iterations, return_iterates=True)
+    run = tf.function(layer, jit_compile=True)
+    error = np.zeros(iterations)
+    for start in range(0, len(x), chunk):
+        iterates = run(x[start : start + chunk]).numpy().astype(np.float64)
+        error += np.sum((iterates - z[start : start + chunk, None]) ** 2, axis=(0, 2))
+    return (10 * np.log10(error / np.sum(z.astype(np.float64) ** 2))).tolist()
+
+
+# --------------------------------------------------------------------------- main
+
+
+def run(cfg: Config) -> dict:
+    settings = {}
+    per_setting = len(cfg.variants) * cfg.T * len(STAGES) + 2 * len(cfg.solver_lams)
+    with tqdm(total=len(cfg.snrs_db) * per_setting, unit="stage", dynamic_ncols=True) as bar:
+        for snr in cfg.snrs_db:
+            name = "noiseless" if math.isinf(snr) else f"snr_{snr:g}dB"
+            base = sparse_coding_problem(cfg.m, cfg.n, cfg.p, seed=cfg.seed)
+            problem = SparseCodingProblem(base.A, p=cfg.p, snr_db=snr)
+            x_val, z_val = problem.sample(cfg.val_size, seed=cfg.seed + 1)
+            x_test, z_test = problem.sample(cfg.test_size, seed=cfg.seed + 2)
+            result = {"snr_db": snr, "variants": {}, "ista": {}, "fista": {}}
+            for variant in cfg.variants:
+                bar.set_description(f"{name} {variant}")
+                result["variants"][variant] = train_variant(
+                    problem, variant, cfg, x_val, z_val, x_test, z_test, bar
+                )
+            for key, cls in (("ista", ISTA), ("fista", FISTA)):
+                for lam in cfg.solver_lams:
+                    bar.set_description(f"{name} {key} λ={lam:g}")
+                    curve = solver_curve(cls, problem.A, lam, cfg.solver_iterations, x_test, z_test)
+                    result[key][f"{lam:g}"] = curve
+                    bar.update(1)
+            settings[name] = result
+    return settings
+
+
+def print_summary(settings: dict, T: int) -> None:
+    for name, result in settings.items():
+        print(f"\n{name}: NMSE (dB) on the test set")
+        print(f"  {'method':<22}{'layer / iteration ' + str(T):>22}{'last iteration':>16}")
+        for variant, r in result["variants"].items():
+            print(f"  {variant:<22}{r['nmse_db_per_layer'][-1]:>22.2f}")
+        for key in ("ista", "fista"):
+            for lam, curve in result[key].items():
+                label = f"{key} λ={lam}"
+                print(f"  {label:<22}{curve[min(T, len(curve)) - 1]:>22.2f}{curve[-1]:>16.2f}")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="tiny problem and budget: smoke run")
+    parser.add_argument("--variants", nargs="+", choices=VARIANTS, help="default: all")
+    parser.add_argument("--max-steps", type=int, help="most Adam steps per stage (default 4000)")
+    parser.add_argument(
+        "--patience",
+        type=int,
+        help="stop a stage after this many steps without a better validation NMSE (default 500)",
+    )
+    parser.add_argument("--no-jit", action="store_true", help="train without XLA")
+    parser.add_argument("--out", type=Path, help="default: results/lista_nmse.json")
+    args = parser.parse_args(argv)
+    cfg = Config(**(QUICK if args.quick else {}))
+    if args.variants:
+        cfg.variants = tuple(args.variants)
+    if args.max_steps:
+        cfg.max_steps = args.max_steps
+    if args.patience:
+        cfg.patience = args.patience
+    if args.no_jit:
+        cfg.jit = False
+    out = args.out or RESULTS / ("lista_nmse_quick.json" if args.quick else "lista_nmse.json")
+    report = {
+        "command": " ".join([Path(sys.executable).name, *sys.argv]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_info(),
+        "config": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(cfg).items()},
+        "nmse": "10*log10(sum ||z_hat - z||^2 / sum ||z||^2) over the test set (ratio of sums)",
+    }
+    start = time.perf_counter()
+    report["settings"] = run(cfg)
+    report["total_seconds"] = time.perf_counter() - start
+    report["machine"]["load_average_at_end"] = (
+        os.getloadavg() if hasattr(os, "getloadavg") else None
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    # json writes math.inf as Infinity, which Python reads back; keep it (the SNR is infinite).
+    out.write_text(json.dumps(report, indent=2) + "\n")
+    print_summary(report["settings"], cfg.T)
+    print(f"\nwrote {out} ({report['total_seconds']:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
