@@ -402,8 +402,11 @@ class _SparseCodingLayer(keras.layers.Layer):
         return (tuple(x_shape)[0], self.n)
 
     def _inputs(self, x, z):
+        # Checked on every call, not only at build: a built layer may be fed other sizes.
+        self._check_input_shape(x.shape, self.m, "signals x", "m")
         x = tf.cast(x, self.compute_dtype)
         if z is not None:
+            self._check_input_shape(z.shape, self.n, "codes z", "n")
             z = tf.cast(z, self.compute_dtype)
         return x, z
 

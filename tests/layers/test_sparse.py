@@ -375,6 +375,10 @@ def test_wrong_input_sizes_name_the_fix():
         cell(np.zeros((2, M), "float32"), np.zeros((2, M), "float32"))
     with pytest.raises(ValueError, match=r"rank 3.*Flatten each example"):
         ISTA(matrix())(keras.Input((M, 1)))
+    built = ISTA(matrix(), num_iterations=2)
+    built(np.zeros((2, M), "float32"))
+    with pytest.raises(ValueError, match=r"expects signals x of shape \(batch, 20\)"):
+        built(np.zeros((2, M + 1), "float32"))
 
 
 def test_first_lista_cell_has_no_w_and_takes_x_alone():
