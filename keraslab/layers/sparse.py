@@ -737,9 +737,9 @@ class ALISTACell(_LearnedCell):
 
     ``W`` is the analytic weight of :func:`analytic_weight`, computed once from ``A`` in NumPy;
     ``A`` and ``W`` are fixed (non-trainable) weights. Only the scalar step ``γ`` (initialised
-    to 1) and threshold ``θ`` (initialised to ``λ/L``, as the authors do) are learned: two
-    parameters per layer. Support selection as in LISTA-CPSS, with ``p`` growing per layer
-    (:func:`keraslab.models.lista.support_schedule`).
+    to 1) and threshold ``θ`` (initialised to ``λ/L``; the authors' code uses ``λ/(1.001 L)``)
+    are learned: two parameters per layer. Support selection as in LISTA-CPSS, with ``p``
+    growing per layer (:func:`keraslab.models.lista.support_schedule`).
 
     Args:
         A: The matrix ``(m, n)`` (or ``None`` with ``A_shape``, when the weights are loaded).
