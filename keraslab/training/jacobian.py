@@ -117,7 +117,9 @@ def input_jvp(network: keras.Model, x: tf.Tensor, tangents: tf.Tensor) -> tf.Ten
     """The Jacobian–vector products J_f(x_b) u_b in forward mode, ``(B, C)``.
 
     ``tangents`` has the shape of ``x``. One forward pass carrying tangents
-    (``tf.autodiff.ForwardAccumulator``); differentiable with respect to the weights.
+    (``tf.autodiff.ForwardAccumulator``). Differentiable with respect to the weights, but
+    differentiating it under XLA compiles very slowly for convolution + max-pooling networks
+    (over a minute for LeNet); :class:`JacobianSpectral` only differentiates VJPs.
     """
     x = tf.convert_to_tensor(x)
     with tf.autodiff.ForwardAccumulator(primals=x, tangents=tf.cast(tangents, x.dtype)) as acc:
@@ -204,7 +206,7 @@ class JacobianSpectral(Penalty):
         R(x) = ‖J_f(x)‖₂² = σ_max(J_f(x))²,
 
     the quantity that bounds the classification margin of Sokolić, Giryes, Sapiro & Rodrigues
-    (2017, "Robust large margin deep neural networks", IEEE TSP, Theorem 3: margin ≥
+    (2017, "Robust large margin deep neural networks", IEEE TSP: input-space margin ≥
     score-gap / (√2 · sup_x ‖J(x)‖₂)). (Sokolić et al. train with the cheaper Frobenius upper
     bound ‖J‖₂ ≤ ‖J‖_F; this is the tight version.)
 
@@ -214,14 +216,16 @@ class JacobianSpectral(Penalty):
         u ← Jᵀv / ‖Jᵀv‖   (vector–Jacobian product, reverse mode)
         v ← J u / ‖J u‖    (Jacobian–vector product, forward mode: ForwardAccumulator)
 
-    repeated ``iterations`` times, then R = ‖J u‖² with a last u = Jᵀv / ‖Jᵀv‖.
+    repeated ``iterations`` times, then R = ‖Jᵀv‖², the Rayleigh quotient vᵀ J Jᵀ v.
 
-    **Gradient convention.** The iterates u, v are constants (``tf.stop_gradient``): only the
-    final ‖J_θ u‖² is differentiated with respect to θ. At convergence u is the top right
-    singular vector u*, and since σ² = max_{‖u‖=1} ‖J_θ u‖², the envelope theorem gives
-    ∇_θ σ² = ∇_θ ‖J_θ u‖² at u = u* — the same convention as spectral normalization (Miyato et
-    al. 2018). Without convergence the value is a lower bound on σ_max², and its gradient that
-    of the Rayleigh quotient at the current iterate.
+    **Gradient convention.** The iterate v is a constant (``tf.stop_gradient``): only the final
+    ‖J_θᵀ v‖² is differentiated with respect to θ (a double backprop, like the other Jacobian
+    penalties). At convergence v is the top left singular vector v*, and since
+    σ² = max_{‖v‖=1} ‖J_θᵀ v‖², the envelope theorem gives ∇_θ σ² = ∇_θ ‖J_θᵀ v‖² at v = v* —
+    the convention of spectral normalization (Miyato et al. 2018). Before convergence the value
+    is a lower bound on σ_max², and its gradient that of the Rayleigh quotient at the current
+    iterate. (The forward-mode products are never differentiated: reverse-over-forward through
+    convolution + max-pooling takes XLA minutes to compile, reverse-over-reverse seconds.)
 
     Args:
         weight: the multiplier.
@@ -242,10 +246,10 @@ class JacobianSpectral(Penalty):
         c = num_outputs(network, x)
         v = unit_directions(tf.stack([tf.shape(x)[0], c]))
         for _ in range(self.iterations):
-            u = tf.stop_gradient(_normalize_per_sample(input_vjp(network, x, v[None])[0]))
-            v = tf.stop_gradient(_normalize_per_sample(input_jvp(network, x, u)))
-        u = tf.stop_gradient(_normalize_per_sample(input_vjp(network, x, v[None])[0]))
-        return tf.reduce_mean(tf.reduce_sum(tf.square(input_jvp(network, x, u)), axis=-1))
+            u = _normalize_per_sample(input_vjp(network, x, tf.stop_gradient(v)[None])[0])
+            v = _normalize_per_sample(input_jvp(network, x, tf.stop_gradient(u)))
+        g = input_vjp(network, x, tf.stop_gradient(v)[None])[0]
+        return tf.reduce_mean(per_sample_sum(tf.square(g)))
 
     def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "iterations": self.iterations}
