@@ -209,7 +209,7 @@ class InjectivePad(InvertibleLayer):
     mode its batch norms normalize all-zero channels, so reconstructing them from round-off
     noise amplifies it by up to ``1/√ε ≈ 300`` per batch norm: the training-mode inverse of
     the injective models is off by O(1) (measured 2.0 on ``irevnet_mnist``). With the zeros
-    first the input lands in ``x2`` and that inverse is accurate (9e-6).
+    first the input lands in ``x2`` and that inverse is accurate (about 1e-5).
 
     Args:
         pad: ``p ≥ 1``, the number of zero channels.

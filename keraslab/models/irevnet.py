@@ -243,6 +243,7 @@ class IRevNet(keras.Model):
             layer.build(shape)
             shape = layer.compute_output_shape(shape)
         self.head_bn.build(shape)
+        self.pool.build(shape)
         self.classifier.build((shape[0], shape[-1]))
         self.built = True
 

@@ -175,7 +175,7 @@ def test_saved_model_signatures_reload_in_a_tensorflow_only_process(tmp_path):
 # --------------------------------------------------------------------------- XLA and memory-free
 
 
-def test_jit_compile_equals_eager_and_fits():
+def test_jit_compile_equals_eager():
     model = IRevNet(
         (8, 8, 3), 10, blocks=(1, 1), strides=(2, 1), channels=(24, 24), init_ds=2, memory_free=True
     )
@@ -187,11 +187,21 @@ def test_jit_compile_equals_eager_and_fits():
     np.testing.assert_allclose(
         tf.function(model.inverse, jit_compile=True)(z), x, rtol=1e-5, atol=1e-5
     )
-    model.compile(
-        "adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True), jit_compile=True
-    )
-    history = model.fit(x, np.arange(3), batch_size=3, epochs=1, verbose=0)
-    assert np.all(np.isfinite(history.history["loss"]))
+
+    def gradients(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(tf.sin(model(x, training=True)))
+        return tape.gradient(loss, model.trainable_weights)
+
+    stats = [v.numpy() for v in model.non_trainable_weights]
+    reconstructed = tf.function(gradients, jit_compile=True)(x)
+    for v, value in zip(model.non_trainable_weights, stats, strict=True):
+        v.assign(value)
+    model.memory_free = False
+    stored = gradients(x)
+    scale = max(float(tf.reduce_max(tf.abs(g))) for g in stored)
+    for a, b in zip(reconstructed, stored, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
 
 
 def test_memory_free_model_gradients_equal_ordinary_backprop():
