@@ -10,8 +10,11 @@ through ``f_k`` alone (each layer's ``reverse_gradient``). Peak memory is then t
 layer's activations plus a few tensors of the size of ``z``, whatever the depth, at the cost of
 one more forward evaluation of each layer's residual function.
 
-The gradients equal ordinary backprop up to the round-off of the reconstruction (float32:
-relative differences ~1e-6 for a few blocks, growing slowly with depth).
+The gradients equal ordinary backprop up to the round-off of the reconstruction. In inference
+mode that is float32 round-off (~1e-7 relative per block, not growing with depth). In training
+mode batch norm divides by the batch standard deviation, so channels of small batch variance
+amplify it: the reconstructed input of the 54-block CIFAR i-RevNet is off by 3e-4 relative
+(1e-5 for ``irevnet_mnist``), and its gradients agree with ordinary backprop to about that.
 """
 
 from __future__ import annotations
