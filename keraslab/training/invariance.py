@@ -54,7 +54,11 @@ def feature_extractor(network: keras.Model, feature_layer: str | None = None) ->
         UnknownNameError: no layer of that name.
         ValueError: the network has no symbolic graph, or no ``Dense`` layer to start from.
     """
-    if not getattr(network, "inputs", None) or not getattr(network, "outputs", None):
+    try:
+        graph = bool(network.inputs) and bool(network.outputs)
+    except (AttributeError, ValueError):  # subclassed, or a Sequential not yet built
+        graph = False
+    if not graph:
         raise ValueError(
             f"{network.name} has no functional graph to take features from; build it with the "
             "functional API or pass the features yourself"

@@ -58,7 +58,10 @@ def _outputs(network: keras.Model, x: tf.Tensor) -> tf.Tensor:
 
 def num_outputs(network: keras.Model, x: Any) -> int:
     """C, the size of the network's last output axis, without running it."""
-    outputs = getattr(network, "outputs", None)
+    try:
+        outputs = network.outputs
+    except (AttributeError, ValueError):  # subclassed, or a Sequential not yet built
+        outputs = None
     if outputs:
         if len(outputs) != 1:
             raise ValueError(

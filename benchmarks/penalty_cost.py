@@ -1,0 +1,189 @@
+"""Cost of each training penalty: the training-step time with the penalty divided by the plain
+step, on LeNet (28×28×1, keraslab.models.lenet) and an MLP 784-200-200-10, batch 64.
+
+Every variant is the real training step (``TrainingModel.train_on_batch``: forward, loss,
+penalty, backward, SGD update) compiled with ``tf.function``, with and without XLA
+(``jit_compile``). After ``--warmup`` untimed calls (the first traces / compiles; its time is
+recorded), the variants of a model are timed **interleaved**, one step each per round, for
+``--repeats`` rounds, so a busy neighbour slows them all alike; the ratio is of medians, within
+one model and one compilation mode.
+
+Targets (issue 6): one-projection Jacobian ≤ 2× the plain step, exact Jacobian (10 classes) ≤ 4×.
+
+    python benchmarks/penalty_cost.py            # full run, a few minutes on 2 cores
+    python benchmarks/penalty_cost.py --quick    # 3 repeats, 1 warm-up: a smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from keraslab.models import lenet  # noqa: E402
+from keraslab.training import TrainingModel, machine_description  # noqa: E402
+from keraslab.training.penalties import get_penalty  # noqa: E402
+
+# name → (registry name, options); None is the plain step every ratio divides by.
+VARIANTS = {
+    "plain": None,
+    "weight_decay": ("weight_decay", {}),
+    "entropy": ("entropy", {}),
+    "jacobian_projection_1": ("jacobian_projection", {"projections": 1}),
+    "jacobian_projection_3": ("jacobian_projection", {"projections": 3}),
+    "jacobian_exact": ("jacobian", {}),
+    "jacobian_spectral_3it": ("jacobian_spectral", {"iterations": 3}),
+    "input_gradient": ("input_gradient", {}),
+    "invariance_3T": ("invariance", {}),
+    "reconstruction": ("reconstruction", {}),
+}
+TARGETS = {"jacobian_projection_1": 2.0, "jacobian_exact": 4.0}
+
+
+def mlp() -> keras.Model:
+    inputs = keras.Input((28, 28, 1), name="image")
+    x = keras.layers.Flatten()(inputs)
+    x = keras.layers.Dense(200, activation="relu", name="dense1")(x)
+    x = keras.layers.Dense(200, activation="relu", name="dense2")(x)
+    return keras.Model(inputs, keras.layers.Dense(10, name="logits")(x), name="mlp")
+
+
+MODELS = {"lenet": lenet, "mlp": mlp}
+
+
+def build(model_name: str, variant: str, jit: bool) -> TrainingModel:
+    keras.utils.set_random_seed(0)
+    spec = VARIANTS[variant]
+    penalties = [] if spec is None else [get_penalty(spec[0], 1e-3, **spec[1])]
+    model = TrainingModel(MODELS[model_name](), penalties)
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.01),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        jit_compile=jit,
+    )
+    return model
+
+
+def run(args: argparse.Namespace) -> dict:
+    # Every variant is a separate model, hence a separate traced step: not a retracing problem.
+    tf.get_logger().setLevel("ERROR")
+    rng = np.random.default_rng(0)
+    # Tensors, not arrays: no host-to-tensor conversion inside the timed calls.
+    x = tf.constant(rng.normal(size=(args.batch, 28, 28, 1)).astype("float32"))
+    y = tf.constant(rng.integers(0, 10, size=args.batch).astype("int32"))
+    variants = [v for v in VARIANTS if v == "plain" or v in args.variants]
+    results = []
+    for model_name in args.models:
+        for jit in args.jit:
+            mode = "xla" if jit else "tf.function"
+            models, first = {}, {}
+            for v in variants:
+                models[v] = build(model_name, v, jit)
+                start = time.perf_counter()
+                for _ in range(args.warmup):
+                    models[v].train_on_batch(x, y)
+                first[v] = time.perf_counter() - start
+                print(f"  {model_name:6s} {mode:11s} {v:24s} warm-up {first[v]:7.2f} s", flush=True)
+            wall = {v: [] for v in variants}
+            cpu = {v: [] for v in variants}
+            for _ in range(args.repeats):
+                for v in variants:
+                    w0, c0 = time.perf_counter(), time.process_time()
+                    models[v].train_on_batch(x, y)
+                    wall[v].append(time.perf_counter() - w0)
+                    cpu[v].append(time.process_time() - c0)
+            plain = statistics.median(wall["plain"])
+            plain_cpu = statistics.median(cpu["plain"])
+            for v in variants:
+                med = statistics.median(wall[v])
+                row = {
+                    "model": model_name,
+                    "mode": mode,
+                    "variant": v,
+                    "median_step_s": med,
+                    "ratio_to_plain": med / plain,
+                    "cpu_ratio_to_plain": statistics.median(cpu[v]) / plain_cpu,
+                    "warmup_s": first[v],
+                    "step_times_s": wall[v],
+                }
+                if v in TARGETS:
+                    row["target_ratio"] = TARGETS[v]
+                    row["meets_target"] = med / plain <= TARGETS[v]
+                results.append(row)
+            del models
+    return {"results": results}
+
+
+def table(results: list[dict]) -> str:
+    modes = sorted({(r["model"], r["mode"]) for r in results})
+    variants = list(dict.fromkeys(r["variant"] for r in results))
+    header = "| variant | " + " | ".join(f"{m} {mode}" for m, mode in modes) + " |"
+    lines = [header, "|---|" + "---:|" * len(modes)]
+    index = {(r["model"], r["mode"], r["variant"]): r for r in results}
+    for v in variants:
+        cells = []
+        for m, mode in modes:
+            r = index.get((m, mode, v))
+            if r is None:
+                cells.append("")
+            elif v == "plain":
+                cells.append(f"{1000 * r['median_step_s']:.1f} ms")
+            else:
+                mark = "" if "meets_target" not in r else (" ✓" if r["meets_target"] else " ✗")
+                cells.append(f"{r['ratio_to_plain']:.2f}×{mark}")
+        lines.append(f"| {v} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
+    parser.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "plain"],
+                        choices=[v for v in VARIANTS if v != "plain"])  # fmt: skip
+    parser.add_argument("--no-jit", dest="jit", action="store_const", const=[False],
+                        default=[False, True], help="only tf.function, no XLA")  # fmt: skip
+    parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up")
+    default_out = Path(__file__).parent / "results" / "penalty_cost.json"
+    parser.add_argument("--out", type=Path, default=default_out)
+    args = parser.parse_args(argv)
+    if args.quick:
+        args.repeats, args.warmup = 3, 1
+    start = time.time()
+    info = {
+        "benchmark": "penalty_cost",
+        "command": " ".join([Path(sys.argv[0]).name, *(argv or sys.argv[1:])]),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "machine": machine_description(),
+        "load_average_at_start": os.getloadavg(),
+        "batch": args.batch,
+        "repeats": args.repeats,
+        "warmup": args.warmup,
+        "penalty_weight": 1e-3,
+    }
+    out = run(args)
+    info["load_average_at_end"] = os.getloadavg()
+    info["total_s"] = round(time.time() - start, 1)
+    info.update(out)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(info, indent=1) + "\n")
+    print(table(out["results"]))
+    print(f"wrote {args.out} ({info['total_s']} s)")
+
+
+if __name__ == "__main__":
+    main()
