@@ -2,6 +2,7 @@
 gradients, and training with them under model.fit, XLA, mixed precision and MirroredStrategy."""
 
 import contextlib
+import json
 
 import keras
 import numpy as np
@@ -103,6 +104,26 @@ def test_linear_model_jacobian_norms_are_those_of_its_matrix():
     spectral = value(JacobianSpectral(1.0, iterations=30), net, x)
     assert spectral == pytest.approx(float(sigma**2), rel=1e-4)
     assert value(JacobianSpectral(1.0, iterations=0), net, x) <= sigma**2 * (1 + 1e-5)
+
+
+class SubclassedLinear(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.flatten = keras.layers.Flatten()
+        self.dense = keras.layers.Dense(CLASSES)
+
+    def call(self, x, training=None):
+        return self.dense(self.flatten(x))
+
+
+def test_jacobian_penalties_accept_subclassed_models():
+    net = SubclassedLinear()
+    x = data(labels=False)
+    net(x)
+    expected = float(np.sum(np.asarray(net.dense.kernel) ** 2))
+    assert value(JacobianFrobenius(1.0), net, x) == pytest.approx(expected, rel=1e-5)
+    with pytest.raises(ValueError, match="no functional graph"):
+        feature_extractor(net)
 
 
 def test_penalties_equal_finite_difference_computations_on_a_nonlinear_network():
@@ -403,6 +424,9 @@ def test_parse_penalty_builds_every_named_penalty():
                                                         "FlipLeftRight"]  # fmt: skip
     assert p.feature_layer == "dense"
     assert get_penalty("jacobian_spectral", 2.0, iterations=7).iterations == 7
+    # fit() records every penalty's config in run.json.
+    for name in PENALTY_NAMES:
+        json.dumps(get_penalty(name, 0.5).get_config())
 
 
 def test_parse_penalty_errors_name_the_problem():
