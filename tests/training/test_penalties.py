@@ -334,6 +334,14 @@ def test_mirrored_strategy_matches_single_device_with_the_jacobian_penalty(mirro
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-5)
     for key in ("loss", "jacobian"):
         np.testing.assert_allclose(h1[key], h2[key], rtol=1e-4)
+    # Every other penalty runs per replica too. (Not under XLA: MirroredStrategy with
+    # jit_compile fails on split CPUs even without penalties, "variable on a different device".)
+    penalties = [InputGradient(0.1), *random_penalties()]
+    with mirrored_strategy.scope():
+        model = compile_sgd(TrainingModel(smooth_net(batch_norm=True), penalties))
+    history = model.fit(ds, epochs=1, verbose=0, shuffle=False).history
+    for p in penalties:
+        assert np.isfinite(history[p.name][0]) and history[p.name][0] > 0, p.name
 
 
 def test_jacobian_finetune_lowers_the_jacobian_norm():
