@@ -126,8 +126,12 @@ def fit(
             )
         _remove_run_files(out)
     steps_per_epoch = _steps(train_data)
-    scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
-    with scope:
+
+    def scope() -> contextlib.AbstractContextManager:
+        # A strategy's scope is a one-shot context manager: make a fresh one per `with`.
+        return strategy.scope() if strategy is not None else contextlib.nullcontext()
+
+    with scope():
         net = network() if callable(network) and not isinstance(network, keras.Model) else network
         if out is not None:
             _check_or_write_run_config(out, net, recipe, penalties, steps_per_epoch)
@@ -156,7 +160,7 @@ def fit(
                 description=f"{recipe.precompute} (validation)",
             )
         precompute_time = round(time.perf_counter() - start, 2)
-    with scope:
+    with scope():
         model = TrainingModel(trained, penalties)
         model.compile(
             optimizer=build_optimizer(recipe, steps_per_epoch),
