@@ -9,6 +9,9 @@ Nothing is ever unpickled.
 Imports only :mod:`keraslab.errors` from the rest of keraslab. TensorFlow is imported on first
 use of :func:`load`, so finding, describing and reading data (``describe``, ``load_arrays``,
 ``check_images``) stays fast and works without it.
+
+Synthetic sparse-coding problems (``x = Az + ε``, the LISTA literature's setting) come from
+:func:`sparse_coding_problem` (:mod:`keraslab.data.synthetic`).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from keraslab.data.catalog import DATASET_NAMES, DatasetSpec, get_spec
 from keraslab.data.images import check_images
 from keraslab.data.sources import LoadedArrays, describe, load_arrays
+from keraslab.data.synthetic import SparseCodingProblem, gaussian_dictionary, sparse_coding_problem
 
 if TYPE_CHECKING:
     from keraslab.data.pipeline import load
@@ -26,11 +30,14 @@ __all__ = [
     "DATASET_NAMES",
     "DatasetSpec",
     "LoadedArrays",
+    "SparseCodingProblem",
     "check_images",
     "describe",
+    "gaussian_dictionary",
     "get_spec",
     "load",
     "load_arrays",
+    "sparse_coding_problem",
 ]
 
 

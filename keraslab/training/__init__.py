@@ -1,24 +1,81 @@
-"""Training: the one GradientTape step, penalties, recipes, callbacks and ``fit``."""
+"""Training: the one GradientTape step, penalties, recipes, callbacks and ``fit``.
 
+Penalties (:mod:`~keraslab.training.penalties`, by name through ``get_penalty`` /
+``parse_penalty``): weight decay; Jacobian Frobenius norm, exact or by random projections, and
+spectral norm (:mod:`~keraslab.training.jacobian`); input-gradient (double backprop);
+invariance to transformations (:mod:`~keraslab.training.invariance`,
+:mod:`~keraslab.training.transforms`); reconstruction and prediction entropy for
+semi-supervised training (:mod:`~keraslab.training.semisupervised`). Test-time averaging over
+transformations (:mod:`~keraslab.training.averaging`) and post-training Jacobian fine-tuning
+(:mod:`~keraslab.training.finetune`) complete them.
+"""
+
+from keraslab.training.averaging import (
+    TransformAverage,
+    TransformStack,
+    default_averaging_transforms,
+    with_test_time_averaging,
+)
 from keraslab.training.callbacks import AtomicCheckpoint, JsonHistory, StopOnNaN, default_callbacks
+from keraslab.training.finetune import jacobian_finetune
 from keraslab.training.fit import TrainResult, fit, machine_description, record_run_info
-from keraslab.training.penalties import Penalty, WeightDecay
+from keraslab.training.invariance import (
+    Invariance,
+    default_invariance_transforms,
+    feature_extractor,
+)
+from keraslab.training.jacobian import InputGradient, JacobianFrobenius, JacobianSpectral
+from keraslab.training.penalties import (
+    PENALTY_NAMES,
+    Penalty,
+    WeightDecay,
+    get_penalty,
+    parse_penalty,
+)
 from keraslab.training.recipes import Recipe, build_optimizer, learning_rate_schedule
+from keraslab.training.semisupervised import (
+    MaskedSparseCategoricalCrossentropy,
+    PredictionEntropy,
+    Reconstruction,
+    SemiSupervisedObjective,
+    semi_supervised,
+)
 from keraslab.training.step import TrainingModel
+from keraslab.training.transforms import get_transform
 
 __all__ = [
+    "PENALTY_NAMES",
     "AtomicCheckpoint",
+    "InputGradient",
+    "Invariance",
+    "JacobianFrobenius",
+    "JacobianSpectral",
     "JsonHistory",
+    "MaskedSparseCategoricalCrossentropy",
     "Penalty",
+    "PredictionEntropy",
     "Recipe",
+    "Reconstruction",
+    "SemiSupervisedObjective",
     "StopOnNaN",
     "TrainResult",
     "TrainingModel",
+    "TransformAverage",
+    "TransformStack",
     "WeightDecay",
     "build_optimizer",
+    "default_averaging_transforms",
     "default_callbacks",
+    "default_invariance_transforms",
+    "feature_extractor",
     "fit",
+    "get_penalty",
+    "get_transform",
+    "jacobian_finetune",
     "learning_rate_schedule",
     "machine_description",
+    "parse_penalty",
     "record_run_info",
+    "semi_supervised",
+    "with_test_time_averaging",
 ]
