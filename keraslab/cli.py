@@ -101,7 +101,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
     keras.utils.set_random_seed(args.seed)  # before the build: it seeds the initial weights
     network = zoo.build(args.name, dataset=dataset)  # fails fast on a dataset it cannot take
     recipe = entry.recipe.replace(
-        epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr
+        epochs=args.epochs,
+        batch_size=args.batch_size,
+        learning_rate=args.lr,
+        penalties=(*entry.recipe.penalties, *(args.penalty or ())),
     )
     out = Path(args.out or f"runs/{args.name}-{dataset}")
     out.mkdir(parents=True, exist_ok=True)  # fail on an unwritable --out before loading data
@@ -197,11 +200,7 @@ def _cmd_export(args: argparse.Namespace) -> int:
             # Without the dataset, random pixels still check signatures and predictions.
             rng = np.random.default_rng(0)
             images = rng.integers(0, 256, size=(64, *spec.image_shape), dtype=np.uint8)
-        # Every extra signature is checked against the same function run by Keras.
-        checks = {
-            sig: ({"image": images}, {k: np.asarray(v) for k, v in fn(images).items()})
-            for sig, (fn, _) in extras.items()
-        }
+        checks = _signature_checks(extras, images)
         report = export.verify(path, model, images, checks=checks)
         worst = max(report.max_abs_diff.values(), default=0.0)
         print(
@@ -211,6 +210,28 @@ def _cmd_export(args: argparse.Namespace) -> int:
     if run is not None:
         _publish(args, run, path, model, report)
     return 0
+
+
+def _signature_checks(extras: dict[str, Any], images: Any) -> dict[str, Any]:
+    """Every extra signature checked against the same function run by Keras: a signature's
+    input named like an earlier one's output (``inverse`` takes ``features``) is fed that
+    output, so chains such as ``inverse(features(image))`` are verified end to end."""
+    import numpy as np
+
+    available = {"image": images}
+    checks = {}
+    for sig, (fn, specs) in extras.items():
+        missing = [s.name for s in specs if s.name not in available]
+        if missing:
+            raise ValueError(
+                f"cannot verify signature {sig!r}: no input for {missing} (an input must be "
+                "'image' or an output of an earlier signature)"
+            )
+        feeds = {s.name: available[s.name] for s in specs}
+        outputs = {k: np.asarray(v) for k, v in fn(**feeds).items()}
+        checks[sig] = (feeds, outputs)
+        available.update(outputs)
+    return checks
 
 
 def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: Any,
@@ -346,6 +367,15 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, help="use only the first N examples of each split")
     train.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    train.add_argument(
+        "--penalty",
+        action="append",
+        metavar="NAME:WEIGHT[:OPT=VAL,...]",
+        help="add a training penalty (repeatable), after the recipe's own: weight_decay, "
+        "jacobian (exact ‖J‖_F²), jacobian_projection (projections=N), jacobian_spectral, "
+        "input_gradient, invariance (transforms=shift:2+rotate:10), entropy, reconstruction; "
+        "e.g. --penalty jacobian_projection:0.01 --penalty invariance:0.1",
+    )
     train.set_defaults(func=_cmd_train)
 
     ev = sub.add_parser("evaluate", help="test accuracy of a zoo model")

@@ -158,11 +158,19 @@ register(
         builder=models.scattering_cnn,
         dataset="fashion_mnist",
         datasets=_MNIST_FAMILY,
+        # The scattering front end is fixed and there is no augmentation, so its coefficients
+        # are computed once (training.precompute) instead of every epoch.
         recipe=Recipe(
-            epochs=20, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine"
+            epochs=20,
+            batch_size=128,
+            optimizer="adam",
+            learning_rate=1e-3,
+            schedule="cosine",
+            precompute="scattering",
         ),  # fmt: skip
-        description="scattering (J=2) + 3 conv-BN-ReLU layers at H/4 + linear (hybrid)",
+        description="scattering (J=2) + 3 conv-BN-ReLU layers (64, 64, 128) at H/4 + linear",
         reference="Oyallon, Belilovsky & Zagoruyko 2017, §3",
+        config={"widths": (64, 64, 128)},
     )
 )
 register(
@@ -187,6 +195,42 @@ register(
         reference="Oyallon, Belilovsky & Zagoruyko 2017, §4.1; WRN recipe of Zagoruyko 2016",
     )
 )
+register(
+    ZooEntry(
+        name="irevnet_mnist",
+        builder=models.irevnet_mnist,
+        dataset="fashion_mnist",
+        datasets=_MNIST_FAMILY,
+        recipe=Recipe(
+            epochs=15, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine"
+        ),  # fmt: skip
+        description="injective i-RevNet: ψ, 4 blocks at 14×14×32, 4 at 7×7×128; exact inverse",
+        reference="Jacobsen, Smeulders & Oyallon 2018 (a small MNIST-family configuration)",
+    )
+)
+register(
+    ZooEntry(
+        name="irevnet_cifar",
+        builder=models.irevnet_cifar,
+        dataset="cifar10",
+        datasets=("cifar10",),
+        recipe=Recipe(
+            epochs=200,
+            batch_size=128,
+            optimizer="sgd",
+            learning_rate=0.1,
+            momentum=0.9,
+            weight_decay=5e-4,
+            schedule="step",
+            step_boundaries=(0.3, 0.6, 0.8),
+            step_factor=0.2,
+            augment=True,
+        ),  # fmt: skip
+        description="injective i-RevNet 18-18-18 blocks, strides 1-2-2, channels 16-64-256",
+        reference="Jacobsen, Smeulders & Oyallon 2018, Table 1 (reference recipe: 200 epochs, "
+        "lr 0.1 ×0.2 at epochs 60/120/160, weight decay 5e-4)",
+    )
+)
 
 
 def serving_signatures(
@@ -196,12 +240,33 @@ def serving_signatures(
 
     ``scattering`` (models with a layer named ``"scattering"``): raw uint8 ``image`` →
     ``scattering``, the coefficients S_J x of the normalized image, channels-last.
+
+    ``features`` and ``inverse`` (:class:`~keraslab.models.IRevNet`): raw uint8 ``image`` →
+    ``features``, the invertible representation Φ(x) of the normalized image; and
+    ``features`` → ``image``, Φ⁻¹ mapped back to raw pixels (float32, 0–255, not rounded), so
+    ``inverse(features(x)) ≈ x`` holds for a TF Serving client as it does in Keras.
+
+    Each signature's inputs are named after an earlier signature's output (or ``image``), which
+    is how ``keraslab export`` chains them when it verifies the export.
     """
     import tensorflow as tf
 
     names = {layer.name for layer in model.layers}
     signatures: dict[str, tuple[Callable[..., Any], builtins.list[Any]]] = {}
     image_spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name="image")
+    if isinstance(model, models.IRevNet):
+        feature_spec = tf.TensorSpec((None, *model.feature_shape), tf.float32, name="features")
+
+        def features(image: Any) -> dict[str, Any]:
+            x = preprocessing.apply(tf.cast(image, tf.float32))
+            return {"features": tf.cast(model.features(x, training=False), tf.float32)}
+
+        def inverse(features: Any) -> dict[str, Any]:
+            x = tf.cast(model.inverse(features, training=False), tf.float32)
+            return {"image": preprocessing.restore(x)}
+
+        signatures["features"] = (features, [image_spec])
+        signatures["inverse"] = (inverse, [feature_spec])
     if "scattering" in names:
         front = keras.Model(model.input, model.get_layer("scattering").output)
 

@@ -39,6 +39,8 @@ def test_data_info_reports_the_embedded_sample(capsys):
         (["train", "resnet20", "--dataset", "mnist"], "takes cifar10, not 'mnist'"),
         (["train", "lenet", "--epochs", "0", "--dataset", "fashion_mnist_sample"], "positive"),
         (["evaluate", "lenet", "--weights", "nope.weights.h5"], "does not exist"),
+        (["train", "lenet", "--penalty", "jacobain:0.1"], "unknown penalty 'jacobain'"),
+        (["train", "lenet", "--penalty", "jacobian:-1"], "jacobian"),
     ],
 )
 def test_user_errors_print_one_line(args, message, capsys):

@@ -54,6 +54,13 @@ class Preprocessing:
         inv_std = np.asarray([1.0 / s for s in self.std], np.float32)
         return (pixels * np.float32(self.scale) - mean) * inv_std
 
+    def restore(self, x: Any) -> Any:
+        """The inverse of :meth:`apply`: network inputs → raw pixels, ``(x · std + mean) / scale``
+        (float, not rounded: an invertible model's reconstructions are compared as they are)."""
+        mean = np.asarray(self.mean, np.float32)
+        std = np.asarray(self.std, np.float32)
+        return (x * std + mean) * np.float32(1.0 / self.scale)
+
 
 def next_version(model_dir: str | os.PathLike) -> int:
     """One more than the largest all-digit version directory in ``model_dir`` (1 if none)."""

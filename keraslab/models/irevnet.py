@@ -230,6 +230,17 @@ class IRevNet(keras.Model):
         return any(isinstance(layer, InjectivePad) for layer in self.invertible_layers)
 
     @property
+    def input_shape(self) -> tuple[None, int, int, int]:
+        """``(None, height, width, channels)``, as a functional model reports it (export and the
+        zoo read it; a subclassed Keras model has no ``input_shape`` of its own)."""
+        return (None, *self.image_shape)
+
+    @property
+    def output_shape(self) -> tuple[None, int]:
+        """``(None, num_classes)``: the logits."""
+        return (None, self.num_classes)
+
+    @property
     def feature_shape(self) -> tuple[int, int, int]:
         """Shape ``(h, w, c)`` of ``Φ(x)`` for one image."""
         shape = (None, *self.image_shape)

@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from keraslab.errors import KeraslabError, TrainingDivergedError
 from keraslab.training.callbacks import StopOnNaN, _atomic_write_text, default_callbacks
-from keraslab.training.penalties import Penalty
+from keraslab.training.penalties import Penalty, parse_penalty
 from keraslab.training.precompute import check_precompute_allowed, precompute, split_at
 from keraslab.training.recipes import Recipe, build_optimizer
 from keraslab.training.step import TrainingModel
@@ -100,7 +100,8 @@ def fit(
         validation_data: evaluated after each epoch; the best checkpoint tracks its accuracy.
         out_dir: logs, checkpoints and ``run.json`` go here; rerunning the same call after an
             interruption resumes from the last completed epoch. ``None``: keep nothing on disk.
-        penalties: training-only penalties added to the loss.
+        penalties: training-only penalties added to the loss, after the recipe's own
+            (``recipe.penalties``).
         strategy: a ``tf.distribute`` strategy (``MirroredStrategy`` etc.).
         jit_compile: passed to ``Model.compile`` (XLA).
         callbacks: extra callbacks after the default ones.
@@ -125,6 +126,7 @@ def fit(
                 "directory or pass overwrite=True (--overwrite) to replace it"
             )
         _remove_run_files(out)
+    penalties = [*(parse_penalty(spec) for spec in recipe.penalties), *penalties]
     steps_per_epoch = _steps(train_data)
 
     def scope() -> contextlib.AbstractContextManager:

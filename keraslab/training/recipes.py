@@ -43,6 +43,9 @@ class Recipe:
             randomness, e.g. ``"scattering"``): its outputs are computed once, before the first
             epoch, and only the rest of the network runs each step
             (:mod:`keraslab.training.precompute`). Exact without augmentation.
+        penalties: training penalties as ``NAME:WEIGHT[:OPTION=VALUE,...]`` specs (the
+            ``keraslab train --penalty`` syntax, :func:`keraslab.training.parse_penalty`), e.g.
+            ``("jacobian_projection:0.01",)``; ``fit`` adds them to the ones it is given.
     """
 
     epochs: int = 10
@@ -58,6 +61,7 @@ class Recipe:
     augment: bool = False
     label_smoothing: float = 0.0
     precompute: str | None = None
+    penalties: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -75,6 +79,16 @@ class Recipe:
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
         object.__setattr__(self, "step_boundaries", tuple(float(b) for b in self.step_boundaries))
+        if isinstance(self.penalties, str):
+            raise ValueError(
+                f"penalties is a sequence of specs, got the string {self.penalties!r}; "
+                f"write penalties=({self.penalties!r},)"
+            )
+        object.__setattr__(self, "penalties", tuple(self.penalties))
+        from keraslab.training.penalties import parse_penalty
+
+        for spec in self.penalties:
+            parse_penalty(spec)  # a bad spec fails here, with the fix, not epochs later
         if any(not 0 < b < 1 for b in self.step_boundaries):
             raise ValueError(f"step_boundaries are fractions in (0, 1), got {self.step_boundaries}")
 
@@ -89,6 +103,7 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d["step_boundaries"] = list(self.step_boundaries)
+        d["penalties"] = list(self.penalties)
         return d
 
     @classmethod
