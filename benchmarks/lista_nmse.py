@@ -59,9 +59,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from keraslab.data.synthetic import SparseCodingProblem, sparse_coding_problem  # noqa: E402
 from keraslab.layers.sparse import FISTA, ISTA  # noqa: E402
 from keraslab.models.lista import VARIANTS, lista, nmse_db  # noqa: E402
+from keraslab.training.sparse_coding import (  # noqa: E402
+    STAGES,
+    StagewiseSchedule,
+    train_stagewise,
+)
 
 RESULTS = Path(__file__).resolve().parent / "results"
-STAGES = (("new", 1.0), ("all", 0.2), ("all", 0.02))  # (what is trained, learning-rate factor)
 
 
 @dataclasses.dataclass
@@ -124,97 +128,31 @@ def machine_info() -> dict:
 # --------------------------------------------------------------------------- training
 
 
-def make_step(sub, variables, optimizer, jit: bool):
-    """One Adam step on the loss of ``sub``'s output; ``mask`` (one 0/1 per variable) freezes
-    variables without a retrace: with a zero gradient from a reset optimizer, Adam's moments
-    stay 0 and so does the update."""
-
-    @tf.function(jit_compile=jit)
-    def step(x, z, mask):
-        with tf.GradientTape() as tape:
-            loss = tf.reduce_mean(tf.reduce_sum(tf.square(sub(x) - z), axis=-1))
-        # None: a variable the loss does not reach yet (the tied W at t = 1 multiplies z_0 = 0).
-        grads = tape.gradient(loss, variables)
-        grads = [
-            tf.zeros(v.shape, v.dtype) if g is None else g * mask[i]
-            for i, (g, v) in enumerate(zip(grads, variables, strict=True))
-        ]
-        optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss
-
-    return step
-
-
-def reset(optimizer, lr: float) -> None:
-    """A fresh Adam (moments and step count 0, so bias correction restarts) at rate ``lr``."""
-    for v in optimizer.variables:
-        if not v.path.endswith("learning_rate"):
-            v.assign(tf.zeros(v.shape, v.dtype))
-    optimizer.learning_rate = lr
-
-
-def train_stage(step, predict, variables, mask, stream, x_val, z_val, cfg) -> dict:
-    """Train until the validation NMSE stalls for ``patience`` steps; keep the best weights."""
-
-    def validate() -> float:
-        return float(nmse_db(predict(x_val), z_val))
-
-    best, best_step = validate(), 0
-    snapshot = [v.numpy() for v in variables]
-    steps = 0
-    for steps in range(1, cfg.max_steps + 1):
-        x, z = next(stream)
-        step(x, z, mask)
-        if steps % cfg.val_every == 0:
-            current = validate()
-            if current < best:
-                best, best_step, snapshot = current, steps, [v.numpy() for v in variables]
-            elif steps - best_step >= cfg.patience:
-                break
-    for v, value in zip(variables, snapshot, strict=True):
-        v.assign(value)
-    return {"steps": steps, "best_step": best_step, "val_nmse_db": best}
-
-
-def cell_of(model, variant: str, t: int):
-    return model.get_layer("lista_cell" if variant == "lista_tied" else f"layer_{t}")
-
-
 def train_variant(problem, variant, cfg, x_val, z_val, x_test, z_test, bar) -> dict:
+    """One variant, trained stage-wise by the library (keraslab.training.sparse_coding)."""
     keras.utils.set_random_seed(cfg.seed)
     model = lista(problem.A, T=cfg.T, variant=variant, lam=cfg.init_lam, return_all=True)
     initial = [float(nmse_db(z_hat, z_test)) for z_hat in model(x_test)]
     # The same training stream for every variant (a fair comparison).
-    stream = iter(problem.dataset(cfg.batch_size, seed=cfg.seed + 10))
-    log = []
-    start = time.perf_counter()
-    for t in range(1, cfg.T + 1):
-        sub = keras.Model(model.input, model.outputs[t - 1])
-        variables = list(sub.trainable_variables)
-        # The tied cell is every layer's: its "new" parameters are all of them, at the full rate.
-        new = {id(v) for v in cell_of(model, variant, t).trainable_variables}
-        optimizer = keras.optimizers.Adam(cfg.lr)
-        optimizer.build(variables)  # slots made eagerly, not inside the compiled step
-        step = make_step(sub, variables, optimizer, cfg.jit)
-        predict = tf.function(sub, jit_compile=cfg.jit)
-        for stage, factor in STAGES:
-            mask = [1.0 if stage == "all" or id(v) in new else 0.0 for v in variables]
-            if any(mask):
-                reset(optimizer, cfg.lr * factor)
-                record = train_stage(
-                    step, predict, variables, tf.constant(mask), stream, x_val, z_val, cfg
-                )
-                log.append({"layer": t, "stage": stage, "lr": cfg.lr * factor, **record})
-                bar.set_postfix(layer=t, val_nmse_db=f"{record['val_nmse_db']:.1f}")
-            bar.update(1)
-    seconds = time.perf_counter() - start
+    schedule = StagewiseSchedule(
+        learning_rate=cfg.lr,
+        max_steps=cfg.max_steps,
+        patience=cfg.patience,
+        validate_every=cfg.val_every,
+        jit_compile=cfg.jit,
+    )
+    result = train_stagewise(
+        model, problem.dataset(cfg.batch_size, seed=cfg.seed + 10), (x_val, z_val),
+        schedule=schedule,
+    )  # fmt: skip
+    bar.update(cfg.T * len(STAGES))
     final = [float(nmse_db(z_hat, z_test)) for z_hat in model(x_test)]
     return {
         "nmse_db_per_layer": final,
         "initial_nmse_db_per_layer": initial,
         "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
-        "train_seconds": seconds,
-        "stages": log,
+        "train_seconds": result.train_seconds,
+        "stages": result.stages,
     }
 
 

@@ -7,7 +7,8 @@ invariance to transformations (:mod:`~keraslab.training.invariance`,
 :mod:`~keraslab.training.transforms`); reconstruction and prediction entropy for
 semi-supervised training (:mod:`~keraslab.training.semisupervised`). Test-time averaging over
 transformations (:mod:`~keraslab.training.averaging`) and post-training Jacobian fine-tuning
-(:mod:`~keraslab.training.finetune`) complete them.
+(:mod:`~keraslab.training.finetune`) complete them. Unrolled sparse coders (LISTA) train
+stage-wise or end to end with :mod:`~keraslab.training.sparse_coding`.
 """
 
 from keraslab.training.averaging import (
@@ -40,6 +41,12 @@ from keraslab.training.semisupervised import (
     SemiSupervisedObjective,
     semi_supervised,
 )
+from keraslab.training.sparse_coding import (
+    SparseCodingTraining,
+    StagewiseSchedule,
+    train_end_to_end,
+    train_stagewise,
+)
 from keraslab.training.step import TrainingModel
 from keraslab.training.transforms import get_transform
 
@@ -57,6 +64,8 @@ __all__ = [
     "Recipe",
     "Reconstruction",
     "SemiSupervisedObjective",
+    "SparseCodingTraining",
+    "StagewiseSchedule",
     "StopOnNaN",
     "TrainResult",
     "TrainingModel",
@@ -77,5 +86,7 @@ __all__ = [
     "parse_penalty",
     "record_run_info",
     "semi_supervised",
+    "train_end_to_end",
+    "train_stagewise",
     "with_test_time_averaging",
 ]
