@@ -80,7 +80,13 @@ def _load_network(args: argparse.Namespace, dataset: str) -> Any:
     return zoo.load(args.name)
 
 
-def _evaluate(model: Any, dataset: Any) -> dict[str, float]:
+#: FGSM attack sizes of ``--robustness``, in raw pixel units (grey levels / 255).
+ROBUSTNESS_EPSILONS = (0.02, 0.05, 0.1)
+
+
+def _evaluate(
+    model: Any, dataset: Any, *, robustness: bool = False, spec: Any = None
+) -> dict[str, Any]:
     import keras
 
     model.compile(
@@ -88,7 +94,23 @@ def _evaluate(model: Any, dataset: Any) -> dict[str, float]:
         metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
     )
     result = model.evaluate(dataset, verbose=0, return_dict=True)
-    return {"test_accuracy": float(result["accuracy"]), "test_loss": float(result["loss"])}
+    metrics: dict[str, Any] = {
+        "test_accuracy": float(result["accuracy"]),
+        "test_loss": float(result["loss"]),
+    }
+    if robustness:
+        from keraslab import analysis
+
+        norms = analysis.jacobian_norms(model, dataset)
+        curve = analysis.fgsm_accuracy(
+            model, dataset, ROBUSTNESS_EPSILONS, mean=spec.mean, std=spec.std
+        )
+        # ‖J‖_F of the logits w.r.t. the model's (normalized) input: what the penalties shrink.
+        metrics["jacobian_frobenius_mean"] = norms.mean
+        metrics["fgsm_accuracy"] = {
+            f"{eps:g}": curve.at(eps) for eps in ROBUSTNESS_EPSILONS
+        }  # fmt: skip
+    return metrics
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -133,7 +155,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
             "limit": args.limit,
         },
     )
-    metrics = _evaluate(result.network, test)
+    metrics = _evaluate(
+        result.network, test, robustness=args.robustness, spec=data.get_spec(dataset)
+    )
     metrics["test_examples"] = int(sum(int(y.shape[0]) for _, y in test))
     training.record_run_info(out, test=metrics)
     print(
@@ -150,7 +174,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     dataset = args.dataset or zoo.get(args.name).dataset
     model = _load_network(args, dataset)
     test = data.load(dataset, "test", batch_size=512, shuffle=False, data_dir=args.data_dir)
-    metrics = _evaluate(model, test)
+    metrics = _evaluate(model, test, robustness=args.robustness, spec=data.get_spec(dataset))
     print(json.dumps({"model": args.name, "dataset": dataset, **metrics}, indent=1))
     return 0
 
@@ -377,10 +401,17 @@ def build_parser() -> argparse.ArgumentParser:
         "e.g. --penalty jacobian_projection:0.01 --penalty invariance:0.1",
     )
     train.set_defaults(func=_cmd_train)
+    robustness_help = (
+        "also measure the mean ‖J_f(x)‖_F of the logits w.r.t. the (normalized) input and the "
+        "accuracy under FGSM at ε = " + ", ".join(f"{e:g}" for e in ROBUSTNESS_EPSILONS)
+        + " (raw pixel units) on the test set"
+    )  # fmt: skip
+    train.add_argument("--robustness", action="store_true", help=robustness_help)
 
     ev = sub.add_parser("evaluate", help="test accuracy of a zoo model")
     common(ev)
     ev.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
+    ev.add_argument("--robustness", action="store_true", help=robustness_help)
     ev.set_defaults(func=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files (PNG/JPEG or .npy raw pixels)")

@@ -1,5 +1,6 @@
 """The CLI: user mistakes give one line and a non-zero exit, never a traceback."""
 
+import json
 import subprocess
 import sys
 
@@ -103,3 +104,15 @@ def test_predict_image_files_and_bad_images(tmp_path, capsys):
     (tmp_path / "bad.png").write_bytes(b"not a png")
     assert main([*argv, str(tmp_path / "bad.png")]) == EXIT_USER_ERROR
     assert "is not a PNG, JPEG, BMP or GIF image" in capsys.readouterr().err
+
+
+def test_evaluate_with_robustness_reports_jacobian_and_fgsm(capsys):
+    argv = ["evaluate", "lenet", "--dataset", "fashion_mnist_sample", "--robustness"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out)
+    fgsm = [report["fgsm_accuracy"][k] for k in ("0.02", "0.05", "0.1")]
+    # The shipped LeNet: an attack can only lower accuracy, and a larger one lowers it more.
+    assert report["test_accuracy"] > 0.85
+    assert report["test_accuracy"] >= fgsm[0] >= fgsm[1] >= fgsm[2] >= 0.0
+    assert fgsm[2] < report["test_accuracy"] - 0.2
+    assert 1.0 < report["jacobian_frobenius_mean"] < 1000.0
