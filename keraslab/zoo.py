@@ -115,6 +115,46 @@ register(
         reference="Balestriero & Baraniuk 2017, Table 6",
     )
 )
+# The two regularized LeNets share the baseline's architecture and recipe, so their robustness
+# numbers compare with `lenet`'s (`keraslab evaluate NAME --robustness`).
+register(
+    ZooEntry(
+        name="lenet_jacobian",
+        builder=models.lenet,
+        dataset="fashion_mnist",
+        datasets=_MNIST_FAMILY,
+        recipe=Recipe(
+            epochs=15,
+            batch_size=128,
+            optimizer="adam",
+            learning_rate=1e-3,
+            schedule="cosine",
+            penalties=("jacobian_projection:0.01:projections=1",),
+        ),  # fmt: skip
+        description="LeNet-style CNN trained with the Jacobian penalty (1 random projection)",
+        reference="Jakubovitz & Giryes 2018; estimator and λ = 0.01 of Hoffman, Roberts & Yaida "
+        "2019",
+    )
+)
+register(
+    ZooEntry(
+        name="lenet_invariance",
+        builder=models.lenet,
+        dataset="fashion_mnist",
+        datasets=_MNIST_FAMILY,
+        recipe=Recipe(
+            epochs=15,
+            batch_size=128,
+            optimizer="adam",
+            learning_rate=1e-3,
+            schedule="cosine",
+            penalties=("invariance:0.1",),
+        ),  # fmt: skip
+        description="LeNet-style CNN trained with the invariance penalty (shifts, rotations, "
+        "elastic deformations) on its penultimate features",
+        reference="Sokolić, Giryes, Sapiro & Rodrigues 2017",
+    )
+)
 register(
     ZooEntry(
         name="resnet20",

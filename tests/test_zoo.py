@@ -49,3 +49,23 @@ def test_load_uses_shipped_weights(tmp_path, monkeypatch):
 def test_registering_a_duplicate_name_fails():
     with pytest.raises(ValueError, match="already registered"):
         zoo.register(zoo.get("lenet"))
+
+
+def test_entries_with_penalties_train_and_log_them():
+    import keras
+
+    from keraslab import data
+    from keraslab.training import fit
+
+    train = data.load("fashion_mnist_sample", "train", batch_size=32, limit=64, seed=0)
+    with_penalties = [e for e in zoo.list() if e.recipe.penalties]
+    assert {"lenet_jacobian", "lenet_invariance"} <= {e.name for e in with_penalties}
+    for entry in with_penalties:
+        keras.utils.set_random_seed(0)
+        result = fit(
+            zoo.build(entry.name, dataset="fashion_mnist_sample"), train,
+            recipe=entry.recipe.replace(epochs=1), verbose=0, jit_compile=False,
+        )  # fmt: skip
+        logged = set(result.history) - {"loss", "accuracy"}
+        assert logged, f"{entry.name}: no penalty was logged"
+        assert all(result.history[k][-1] > 0 for k in logged), result.history
