@@ -4,9 +4,20 @@
   translation invariance, deformation stability and rotation covariance (Mallat, 2012; Bruna &
   Mallat, 2013);
 - :mod:`keraslab.analysis.robustness` measures accuracy under FGSM (Goodfellow et al., 2015)
-  and the input–output Jacobian's Frobenius norm over a dataset (Sokolić et al., 2017).
+  and the input–output Jacobian's Frobenius norm over a dataset (Sokolić et al., 2017);
+- :mod:`keraslab.analysis.invertibility` reports how exactly ``inverse(features(x))`` gives
+  back ``x`` (i-RevNet, Jacobsen et al., 2018);
+- :mod:`keraslab.analysis.separation` measures progressive separation and contraction against
+  depth — linear probe, 1-NN, within/between-class distances (Oyallon, 2017) — PCA, and
+  interpolation in feature space.
 """
 
+from keraslab.analysis.invertibility import (
+    BlockReconstruction,
+    ReconstructionReport,
+    reconstruction_report,
+    relative_errors,
+)
 from keraslab.analysis.robustness import (
     FGSMCurve,
     JacobianNorms,
@@ -15,6 +26,22 @@ from keraslab.analysis.robustness import (
     fgsm_accuracy,
     jacobian_frobenius_norms,
     jacobian_norms,
+)
+from keraslab.analysis.separation import (
+    ClassDistances,
+    DepthFeatures,
+    DepthSeparation,
+    Interpolation,
+    LinearProbe,
+    PCAResult,
+    class_distances,
+    depth_features,
+    fit_linear_probe,
+    interpolate,
+    linear_probe_accuracy,
+    nearest_neighbor_accuracy,
+    pca,
+    separation_by_depth,
 )
 from keraslab.analysis.stability import (
     DeformationCurve,
@@ -37,28 +64,46 @@ from keraslab.analysis.stability import (
 )
 
 __all__ = [
+    "BlockReconstruction",
+    "ClassDistances",
     "DeformationCurve",
+    "DepthFeatures",
+    "DepthSeparation",
     "EnergyByOrder",
     "FGSMCurve",
+    "Interpolation",
     "JacobianNorms",
+    "LinearProbe",
     "NonExpansiveness",
+    "PCAResult",
     "PixelRange",
+    "ReconstructionReport",
     "RotationCovariance",
     "ShiftCurve",
+    "class_distances",
     "coefficient_orders",
     "coefficient_paths",
     "deform",
     "deformation_stability",
+    "depth_features",
     "displacement_field",
     "energy",
     "fgsm",
     "fgsm_accuracy",
+    "fit_linear_probe",
     "fourier_modulus",
+    "interpolate",
     "jacobian_frobenius_norms",
     "jacobian_norms",
+    "linear_probe_accuracy",
     "littlewood_paley_sum",
+    "nearest_neighbor_accuracy",
     "nonexpansiveness",
+    "pca",
+    "reconstruction_report",
+    "relative_errors",
     "rotation_covariance",
+    "separation_by_depth",
     "shift_images",
     "translation_invariance",
 ]
