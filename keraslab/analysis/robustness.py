@@ -267,19 +267,20 @@ def fgsm_accuracy(
     if not eps:
         raise InputSpecError("epsilons is empty; pass at least one attack size, e.g. [0, 0.1]")
     low, high = scale.bounds()
-    steps = tf.stack([scale.step(e) for e in eps])  # (E, channels)
+    steps = tf.stack([tf.broadcast_to(scale.step(e), [len(scale.std)]) for e in eps])
 
     @tf.function(reduce_retracing=True)
     def correct(x: tf.Tensor, y: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         logits, grad = _loss_gradient(model, x, y)
         clean = tf.reduce_sum(tf.cast(tf.argmax(logits, -1, output_type=tf.int32) == y, tf.int32))
-        direction = tf.sign(grad)
-        counts = []
-        for k in range(len(eps)):
-            attacked = tf.clip_by_value(x + steps[k] * direction, low, high)
-            pred = tf.argmax(_logits(model, attacked), -1, output_type=tf.int32)
-            counts.append(tf.reduce_sum(tf.cast(pred == y, tf.int32)))
-        return clean, tf.stack(counts)
+        # Every ε at once: one forward pass of the E·B attacked images. steps is (E, channels),
+        # broadcast over (E, B, ..., channels).
+        per_eps = tf.reshape(steps, [len(eps)] + [1] * (x.shape.rank - 1) + [-1])
+        attacked = tf.clip_by_value(x[None] + per_eps * tf.sign(grad)[None], low, high)
+        inner = [d if d is not None else tf.shape(x)[i + 1] for i, d in enumerate(x.shape[1:])]
+        pred = tf.argmax(_logits(model, tf.reshape(attacked, [-1, *inner])), -1, tf.int32)
+        hits = tf.cast(tf.reshape(pred, [len(eps), -1]) == y[None], tf.int32)
+        return clean, tf.reduce_sum(hits, axis=1)
 
     clean_total, totals, n = 0, np.zeros(len(eps), np.int64), 0
     for x, y in _batches(data, batch_size, max_samples):

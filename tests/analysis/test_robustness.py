@@ -112,6 +112,12 @@ def test_fgsm_on_a_linear_model_moves_the_logits_by_the_predicted_amount(rng):
     ce = -np.log(softmax(logits)[np.arange(6), y])
     adv_ce = -np.log(softmax(adv_logits)[np.arange(6), y])
     assert np.all(adv_ce > ce)
+    # fgsm_accuracy (all ε in one pass, per-channel σ) agrees with attacking ε by ε.
+    epsilons = [0.0, 0.05, 0.5]
+    curve = fgsm_accuracy(net, (x, y), epsilons, mean=mean, std=std, batch_size=4)
+    for e, acc in zip(epsilons, curve.accuracy, strict=True):
+        attacked = fgsm(net, x, y, e, mean=mean, std=std)
+        assert acc == pytest.approx(np.mean(net(attacked).numpy().argmax(1) == y)), e
 
 
 def test_fgsm_clips_to_the_valid_pixel_range(rng):
