@@ -19,6 +19,14 @@ def test_the_foundation_ships_lenet_above_the_tutorial_baseline():
     assert record["train_command"].startswith("keraslab train lenet")
 
 
+def test_the_scattering_hybrid_ships_above_92_percent():
+    """Issue 3's bar for scattering + CNN (Oyallon et al. 2017) on the full Fashion-MNIST."""
+    record = MANIFEST["scattering_cnn"]
+    assert record["dataset"] == "fashion_mnist" and record["metrics"]["test_examples"] == 10_000
+    assert record["metrics"]["test_accuracy"] >= 0.92
+    assert "scattering" in record["signatures"]
+
+
 @pytest.mark.parametrize("name", sorted(MANIFEST))
 def test_shipped_savedmodel_matches_the_shipped_keras_weights(name):
     record = MANIFEST[name]
