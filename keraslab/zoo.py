@@ -184,7 +184,7 @@ register(
         name="scattering_linear",
         builder=models.scattering_linear,
         dataset="fashion_mnist",
-        datasets=_MNIST_FAMILY,
+        datasets=(*_MNIST_FAMILY, "cifar10"),
         recipe=Recipe(
             epochs=20, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine"
         ),  # fmt: skip
@@ -197,7 +197,7 @@ register(
         name="scattering_cnn",
         builder=models.scattering_cnn,
         dataset="fashion_mnist",
-        datasets=_MNIST_FAMILY,
+        datasets=(*_MNIST_FAMILY, "cifar10"),
         # The scattering front end is fixed and there is no augmentation, so its coefficients
         # are computed once (training.precompute) instead of every epoch.
         recipe=Recipe(
