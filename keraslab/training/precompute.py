@@ -102,7 +102,13 @@ def precompute(
     """
     from tqdm.auto import tqdm
 
-    run = tf.function(lambda x: front(x, training=False), jit_compile=jit_compile)
+    # One trace for every batch size (the last batch is smaller); XLA still compiles per shape.
+    x_spec = dataset.element_spec[0]
+    run = tf.function(
+        lambda x: front(x, training=False),
+        input_signature=[tf.TensorSpec((None, *x_spec.shape[1:]), x_spec.dtype)],
+        jit_compile=jit_compile,
+    )
     batches = int(tf.data.experimental.cardinality(dataset))
     features: list[np.ndarray] = []
     labels: list[np.ndarray] = []
