@@ -455,7 +455,8 @@ results["semi_supervised"]["mean_test_image_norm"] = image_norm
 lines.append(
     f"  At the end of training the weighted reconstruction term was {shares['reconstruction']:.3g} "
     f"and the weighted entropy {shares['entropy']:.3g}, of a total loss of {final['loss']:.3g}: "
-    "R is a sum over all pixels, so with these weights it outweighs the labelled cross-entropy. "
+    "(R is the squared residual averaged over the pixels; summed over them, as "
+    "Reconstruction(reduction='sum') does, it would outweigh the labelled cross-entropy.) "
     f"And since ‖x̂‖ ≤ ‖J_f‖_F, training x̂ towards x (mean ‖x‖ of a normalized test image: "
     f"{image_norm:.1f}) pushes ‖J_f‖_F up — against what the Jacobian penalty asks."
 )  # fmt: skip

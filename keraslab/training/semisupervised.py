@@ -98,7 +98,12 @@ class Reconstruction(Penalty):
     """Reconstruction of the input from the network's templates (Balestriero, Roger, Glotin &
     Baraniuk 2017):
 
-        x̂ = A[x]ᵀ w(x) = J_f(x)ᵀ w(x),   R(x) = ‖x − x̂‖²   (per sample, batch mean),
+        x̂ = A[x]ᵀ w(x) = J_f(x)ᵀ w(x),   R(x) = ‖x − x̂‖² / D   (per sample, batch mean),
+
+    D the number of input entries (``reduction="mean"``, the default) — so R is on the scale of
+    the cross-entropy and the entropy it is mixed with whatever the image size; with
+    ``reduction="sum"`` R = ‖x − x̂‖² (on 28×28 images that is 784× larger, and with the default
+    α, β it then dominated the semi-supervised loss and lowered accuracy in lab 05).
 
     w = softmax(f(x)) (``template="softmax"``) or the one-hot of the predicted class
     (``"argmax"``), held constant. See the module docstring for the derivation. Uses no label,
@@ -108,16 +113,26 @@ class Reconstruction(Penalty):
     Args:
         weight: the multiplier ((1 − α)β in the semi-supervised loss).
         template: ``"softmax"`` or ``"argmax"``.
+        reduction: ``"mean"`` (over the input entries) or ``"sum"``.
         name: metric name, ``"reconstruction"`` by default.
     """
 
     default_name = "reconstruction"
 
-    def __init__(self, weight: float = 1.0, template: str = "softmax", name: str | None = None):
+    def __init__(
+        self,
+        weight: float = 1.0,
+        template: str = "softmax",
+        reduction: str = "mean",
+        name: str | None = None,
+    ):
         if template not in _TEMPLATES:
             raise ValueError(f"template must be one of {_TEMPLATES}, got {template!r}")
+        if reduction not in ("mean", "sum"):
+            raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         super().__init__(weight, name)
         self.template = template
+        self.reduction = reduction
 
     def reconstruct(self, network: keras.Model, x: Any) -> tf.Tensor:
         """x̂ = J_f(x)ᵀ w(x), shaped like ``x``."""
@@ -136,10 +151,13 @@ class Reconstruction(Penalty):
         x = tf.convert_to_tensor(x)
         x_hat = self.reconstruct(network, x)
         residual = tf.cast(x, tf.float32) - tf.cast(x_hat, tf.float32)
-        return tf.reduce_mean(per_sample_sum(tf.square(residual)))
+        per_sample = per_sample_sum(tf.square(residual))
+        if self.reduction == "mean":
+            per_sample = per_sample / tf.cast(tf.reduce_prod(tf.shape(x)[1:]), tf.float32)
+        return tf.reduce_mean(per_sample)
 
     def get_config(self) -> dict[str, Any]:
-        return {**super().get_config(), "template": self.template}
+        return {**super().get_config(), "template": self.template, "reduction": self.reduction}
 
 
 class PredictionEntropy(Penalty):
