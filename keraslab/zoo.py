@@ -84,20 +84,17 @@ def register(entry: ZooEntry) -> ZooEntry:
     return entry
 
 
+_LENET_RECIPE = Recipe(
+    epochs=15, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine"
+)
+
 register(
     ZooEntry(
         name="lenet",
         builder=models.lenet,
         dataset="fashion_mnist",
         datasets=_MNIST_FAMILY,
-        recipe=Recipe(
-            epochs=15,
-            batch_size=128,
-            optimizer="adam",
-            learning_rate=1e-3,
-            schedule="cosine",
-            augment=False,
-        ),  # fmt: skip
+        recipe=_LENET_RECIPE,
         description="LeNet-style CNN: 2×(conv 5×5 + max-pool), dense 512, dropout",
         reference="LeCun et al. 1998; TensorFlow 2-conv tutorial layout",
     )
@@ -123,14 +120,7 @@ register(
         builder=models.lenet,
         dataset="fashion_mnist",
         datasets=_MNIST_FAMILY,
-        recipe=Recipe(
-            epochs=15,
-            batch_size=128,
-            optimizer="adam",
-            learning_rate=1e-3,
-            schedule="cosine",
-            penalties=("jacobian_projection:0.01:projections=1",),
-        ),  # fmt: skip
+        recipe=_LENET_RECIPE.replace(penalties=("jacobian_projection:0.01:projections=1",)),
         description="LeNet-style CNN trained with the Jacobian penalty (1 random projection)",
         reference="Jakubovitz & Giryes 2018; estimator and λ = 0.01 of Hoffman, Roberts & Yaida "
         "2019",
@@ -142,14 +132,7 @@ register(
         builder=models.lenet,
         dataset="fashion_mnist",
         datasets=_MNIST_FAMILY,
-        recipe=Recipe(
-            epochs=15,
-            batch_size=128,
-            optimizer="adam",
-            learning_rate=1e-3,
-            schedule="cosine",
-            penalties=("invariance:0.1",),
-        ),  # fmt: skip
+        recipe=_LENET_RECIPE.replace(penalties=("invariance:0.1",)),
         description="LeNet-style CNN trained with the invariance penalty (shifts, rotations, "
         "elastic deformations) on its penultimate features",
         reference="Sokolić, Giryes, Sapiro & Rodrigues 2017",
