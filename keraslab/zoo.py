@@ -224,11 +224,13 @@ register(
         builder=models.irevnet_mnist,
         dataset="fashion_mnist",
         datasets=_MNIST_FAMILY,
-        recipe=Recipe(
-            epochs=15, batch_size=128, optimizer="adam", learning_rate=1e-3, schedule="cosine"
-        ),  # fmt: skip
-        description="injective i-RevNet: ψ, 4 blocks at 14×14×32, 4 at 7×7×128; exact inverse",
+        # Without augmentation and dropout it overfits: 96.6 % train, 91.3 % test at epoch 11
+        # of 15 (measured here), below the 93 % the entry is meant to reach.
+        recipe=_LENET_RECIPE.replace(augment=True),
+        description="injective i-RevNet: ψ, 4 blocks at 14×14×32, 4 at 7×7×128 (dropout 0.1 "
+        "in the bottlenecks); exact inverse",
         reference="Jacobsen, Smeulders & Oyallon 2018 (a small MNIST-family configuration)",
+        config={"dropout": 0.1},
     )
 )
 register(
