@@ -50,3 +50,31 @@ def test_shipped_model_scores_what_the_manifest_says(name):
     predicted = zoo.predict(name, test.images).class_ids
     accuracy = float(np.mean(predicted == test.labels))
     assert accuracy == pytest.approx(record["metrics"]["test_accuracy"], abs=1e-4)
+
+
+@pytest.mark.skipif("irevnet_mnist" not in MANIFEST, reason="no shipped i-RevNet")
+def test_shipped_irevnet_inverts_its_features_in_keras_and_through_tf_serving_signatures():
+    """Issue 4: inverse(features(x)) = x to ≤ 1e-5 relative error for the trained model, in
+    Keras and through the SavedModel's `features` and `inverse` signatures in a TensorFlow-only
+    process (what TF Serving runs)."""
+    record = MANIFEST["irevnet_mnist"]
+    assert {"features", "inverse", "serving_default"} <= set(record["signatures"])
+    pixels = data.load_arrays("fashion_mnist_sample", "test").images[:32]
+    spec = data.get_spec(record["dataset"])
+    pre = export.Preprocessing(spec.mean, spec.std)
+    model = zoo.load("irevnet_mnist")
+    x = pre.apply(pixels.astype(np.float32))
+    x_back = np.asarray(model.inverse(model.features(x)))
+    keras_error = np.linalg.norm((x_back - x).reshape(32, -1), axis=1) / np.linalg.norm(
+        x.reshape(32, -1), axis=1
+    )
+    assert keras_error.max() <= 1e-5
+
+    path = zoo.savedmodels_dir() / record["savedmodel"]
+    _, out = export.run_in_tensorflow_only_process(path, {"features": {"image": pixels}})
+    z = out["features"]["features"]
+    _, out = export.run_in_tensorflow_only_process(path, {"inverse": {"features": z}})
+    back = out["inverse"]["image"].astype(np.float64).reshape(32, -1)
+    flat = pixels.astype(np.float64).reshape(32, -1)
+    served_error = np.linalg.norm(back - flat, axis=1) / np.linalg.norm(flat, axis=1)
+    assert served_error.max() <= 1e-5
