@@ -35,3 +35,33 @@ def mirrored_strategy() -> tf.distribute.MirroredStrategy:
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     assert len(devices) == 2, "the CPU should have been split in two above"
     return tf.distribute.MirroredStrategy(devices)
+
+
+@pytest.fixture
+def run_lab():
+    """Run a lab script as a student would (a subprocess, offline, ``--quick`` and one epoch
+    unless told otherwise) and return ``(results.json as a dict, stdout)``. NaN or infinity
+    in results.json fails the test: they are not JSON."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    labs = Path(__file__).resolve().parent.parent / "labs"
+
+    def run(script, out, *args, quick=True, epochs=1, env=None):
+        env = {**os.environ, "KERASLAB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
+        flags = (["--quick"] if quick else []) + (["--epochs", str(epochs)] if epochs else [])
+        proc = subprocess.run(
+            [sys.executable, str(labs / script), *flags, "--out", str(out), *args],
+            capture_output=True, text=True, timeout=600, env=env,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr[-2000:]
+
+        def refuse(constant):
+            raise AssertionError(f"results.json holds {constant}")
+
+        results = json.loads((Path(out) / "results.json").read_text(), parse_constant=refuse)
+        return results, proc.stdout
+
+    return run

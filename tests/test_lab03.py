@@ -1,27 +1,9 @@
 """Lab 03 (invertible networks) runs end to end as a student would run it (one epoch on the
 embedded Fashion-MNIST sample), leaving its plots and sensible numbers in results.json."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
-LABS = Path(__file__).resolve().parent.parent / "labs"
-
-
-def run_lab(script, out, *args):
-    env = {**os.environ, "KERASLAB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(
-        [sys.executable, str(LABS / script), "--quick", "--epochs", "1", "--out", str(out), *args],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads((out / "results.json").read_text())
-
-
-def test_lab03_runs_and_reports_invertibility_and_separation(tmp_path):
-    results = run_lab("03_invertible.py", tmp_path)
+def test_lab03_runs_and_reports_invertibility_and_separation(tmp_path, run_lab):
+    results, _ = run_lab("03_invertible.py", tmp_path)
     for plot in ("psi.png", "reconstruction.png", "separation.png", "pca.png",
                  "interpolation.png"):  # fmt: skip
         assert (tmp_path / plot).stat().st_size > 10_000, plot

@@ -1,23 +1,6 @@
 """Lab 05 (regularized training) runs end to end as a student would run it (one short epoch)."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
-LABS = Path(__file__).resolve().parent.parent / "labs"
 CONDITIONS = ("none", "weight decay", "Jacobian (1 projection)", "Jacobian (exact)", "invariance")
-
-
-def run_lab(script, out, *args):
-    env = {**os.environ, "KERASLAB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
-    proc = subprocess.run(
-        [sys.executable, str(LABS / script), "--quick", "--epochs", "1", "--out", str(out), *args],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads((out / "results.json").read_text()), proc.stdout
 
 
 def check_measurements(summary, runs, epsilons):
@@ -34,7 +17,7 @@ def check_measurements(summary, runs, epsilons):
         assert 0 < stats["min"] <= stats["q50"] <= stats["max"]
 
 
-def test_lab05_compares_penalties_and_semi_supervised_training(tmp_path):
+def test_lab05_compares_penalties_and_semi_supervised_training(tmp_path, run_lab):
     results, stdout = run_lab("05_regularization.py", tmp_path)
     for plot in ("regularization.png", "fgsm_curves.png", "jacobian_norms.png",
                  "fgsm_examples.png", "semi_supervised.png"):  # fmt: skip

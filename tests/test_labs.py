@@ -1,29 +1,10 @@
 """The labs run end to end as a student would run them (one short epoch), leaving their outputs."""
 
-import json
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import numpy as np
 
-LABS = Path(__file__).resolve().parent.parent / "labs"
 
-
-def run_lab(script, out, *args, quick=True, env=None):
-    env = {**os.environ, "KERASLAB_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "3", **(env or {})}
-    flags = ["--quick"] if quick else []
-    proc = subprocess.run(
-        [sys.executable, str(LABS / script), *flags, "--epochs", "1", "--out", str(out), *args],
-        capture_output=True, text=True, timeout=600, env=env,
-    )  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads((out / "results.json").read_text())
-
-
-def test_lab01_runs_and_leaves_plots_results_and_a_verified_export(tmp_path):
-    results = run_lab("01_baseline_cnn.py", tmp_path)
+def test_lab01_runs_and_leaves_plots_results_and_a_verified_export(tmp_path, run_lab):
+    results, _ = run_lab("01_baseline_cnn.py", tmp_path)
     for plot in ("samples.png", "learning_curves.png", "confusion_matrix.png"):
         assert (tmp_path / plot).stat().st_size > 10_000
     assert results["data"] == {"train": 4000, "test": 1000, "source": "embedded"}
@@ -32,7 +13,7 @@ def test_lab01_runs_and_leaves_plots_results_and_a_verified_export(tmp_path):
     assert (tmp_path / "savedmodels" / "lenet" / "1" / "saved_model.pb").exists()
 
 
-def test_lab02_runs_and_reports_the_scattering_properties(tmp_path):
+def test_lab02_runs_and_reports_the_scattering_properties(tmp_path, run_lab):
     """Without --quick (but one epoch) the lab also classifies CIFAR-10 where the machine has
     it: here a tiny CIFAR-10 written in the original binary format (the real one is not
     reachable from the development machine)."""
@@ -45,7 +26,7 @@ def test_lab02_runs_and_reports_the_scattering_properties(tmp_path):
         images = rng.integers(0, 256, size=(26, 32, 32, 3), dtype=np.uint8)
         write_cifar10_binary(batches / name, images, np.arange(26, dtype=np.uint8) % 10)
     out = tmp_path / "lab"
-    results = run_lab(
+    results, _ = run_lab(
         "02_scattering.py", out, quick=False, env={"KERASLAB_DATA": str(tmp_path / "data")}
     )
     tmp_path = out
