@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from keraslab.data.catalog import DATASET_NAMES, DatasetSpec, get_spec
 from keraslab.data.images import check_images
+from keraslab.data.patches import PatchSet, dct_dictionary, extract_patches, patch_dataset
 from keraslab.data.sources import LoadedArrays, describe, load_arrays
 from keraslab.data.synthetic import SparseCodingProblem, gaussian_dictionary, sparse_coding_problem
 
@@ -30,13 +31,17 @@ __all__ = [
     "DATASET_NAMES",
     "DatasetSpec",
     "LoadedArrays",
+    "PatchSet",
     "SparseCodingProblem",
     "check_images",
+    "dct_dictionary",
     "describe",
+    "extract_patches",
     "gaussian_dictionary",
     "get_spec",
     "load",
     "load_arrays",
+    "patch_dataset",
     "sparse_coding_problem",
 ]
 
