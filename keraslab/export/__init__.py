@@ -1,5 +1,6 @@
 """Export to TF Serving: atomic, versioned, multi-signature SavedModels, verified in a
-TensorFlow-only process."""
+TensorFlow-only process — image classifiers (:func:`saved_model`) and sparse coders with their
+dictionary (:func:`saved_sparse_coder`)."""
 
 from keraslab.export.saved_model import (
     METADATA_FILE,
@@ -9,8 +10,10 @@ from keraslab.export.saved_model import (
     next_version,
     read_metadata,
     saved_model,
+    write_version,
 )
 from keraslab.export.serving import models_config, write_models_config
+from keraslab.export.sparse_coder import saved_sparse_coder
 from keraslab.export.verify import VerificationReport, run_in_tensorflow_only_process, verify
 
 __all__ = [
@@ -24,6 +27,8 @@ __all__ = [
     "read_metadata",
     "run_in_tensorflow_only_process",
     "saved_model",
+    "saved_sparse_coder",
     "verify",
     "write_models_config",
+    "write_version",
 ]

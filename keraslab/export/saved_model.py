@@ -120,10 +120,7 @@ def saved_model(
         ExportExistsError: that version already exists (it is never overwritten).
         InputSpecError: the model's input is not ``(batch, H, W, C)``.
     """
-    if not name or "/" in name or name.startswith("."):
-        raise ValueError(f"model name {name!r} must be a plain directory name")
-    if version is not None and (not isinstance(version, int) or version < 1):
-        raise ValueError(f"version must be a positive integer (TF Serving's rule), got {version!r}")
+    _check_name(name, version)
     input_shape = tuple(model.input_shape) if hasattr(model, "input_shape") else None
     if input_shape is None or len(input_shape) != 4 or None in input_shape[1:]:
         raise InputSpecError(
@@ -131,15 +128,7 @@ def saved_model(
             "(batch, height, width, channels) image input — build the model with keras.Input"
         )
     preprocessing = preprocessing or Preprocessing()
-    model_dir = Path(base_dir) / name
-    model_dir.mkdir(parents=True, exist_ok=True)
-    version = version if version is not None else next_version(model_dir)
-    final = model_dir / str(version)
-    if final.exists():
-        raise ExportExistsError(
-            f"{final} already exists and is never overwritten; export as version "
-            f"{next_version(model_dir)} (the next free one) or remove it yourself"
-        )
+    model_dir, version = _claim_version(base_dir, name, version)
 
     # A plain tf.Module that tracks the underlying tf.Variables once. (Keras 3.15's
     # keras.export.ExportArchive stores every variable twice: a 6.7 MB LeNet became a 13 MB
@@ -160,25 +149,66 @@ def saved_model(
         if sig_name != "serving_default":
             signatures[sig_name] = {"inputs": [s.name for s in spec]}
 
+    info = {
+        "name": name,
+        "version": version,
+        "keras_model": model.name,
+        "input_shape": list(input_shape[1:]),
+        "input_dtype": "uint8",
+        "preprocessing": dataclasses.asdict(preprocessing),
+        "class_names": list(class_names) if class_names is not None else None,
+        "signatures": signatures,
+    }
+    return write_version(module, concrete, model_dir, version, {**info, **(metadata or {})})
+
+
+def _check_name(name: str, version: int | None) -> None:
+    if not name or "/" in name or name.startswith("."):
+        raise ValueError(f"model name {name!r} must be a plain directory name")
+    if version is not None and (not isinstance(version, int) or version < 1):
+        raise ValueError(f"version must be a positive integer (TF Serving's rule), got {version!r}")
+
+
+def _claim_version(base_dir: str | os.PathLike, name: str, version: int | None) -> tuple[Path, int]:
+    """``(base_dir/name, version)`` for a new version, refusing one that exists."""
+    _check_name(name, version)
+    model_dir = Path(base_dir) / name
+    model_dir.mkdir(parents=True, exist_ok=True)
+    version = version if version is not None else next_version(model_dir)
+    final = model_dir / str(version)
+    if final.exists():
+        raise ExportExistsError(
+            f"{final} already exists and is never overwritten; export as version "
+            f"{next_version(model_dir)} (the next free one) or remove it yourself"
+        )
+    return model_dir, version
+
+
+def write_version(
+    module: tf.Module,
+    signatures: dict[str, Any],
+    model_dir: Path,
+    version: int,
+    info: dict[str, Any],
+    extra_files: dict[str, bytes] | None = None,
+) -> Path:
+    """Save ``module`` with its concrete ``signatures`` as ``model_dir/version``, atomically.
+
+    Written under a hidden temporary sibling, with ``assets.extra/keraslab.json`` (``info`` plus
+    the TensorFlow and Keras versions) and ``extra_files`` (``{name: bytes}`` in
+    ``assets.extra/``), then renamed into place; a version that appears meanwhile is kept and
+    this one discarded (:class:`ExportExistsError`).
+    """
+    final = model_dir / str(version)
     tmp = model_dir / f".tmp-{version}-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        tf.saved_model.save(module, str(tmp), signatures=concrete)
-        info = {
-            "name": name,
-            "version": version,
-            "keras_model": model.name,
-            "input_shape": list(input_shape[1:]),
-            "input_dtype": "uint8",
-            "preprocessing": dataclasses.asdict(preprocessing),
-            "class_names": list(class_names) if class_names is not None else None,
-            "signatures": signatures,
-            "tensorflow": tf.__version__,
-            "keras": keras.__version__,
-        }
-        info.update(metadata or {})
+        tf.saved_model.save(module, str(tmp), signatures=signatures)
+        info = {**info, "tensorflow": tf.__version__, "keras": keras.__version__}
         (tmp / "assets.extra").mkdir(exist_ok=True)
         (tmp / "assets.extra" / METADATA_FILE).write_text(json.dumps(info, indent=1))
+        for file_name, content in (extra_files or {}).items():
+            (tmp / "assets.extra" / file_name).write_bytes(content)
         # rename() of a directory onto an existing one fails, so a version exported
         # concurrently by another process is never clobbered.
         try:
@@ -205,4 +235,5 @@ __all__ = [
     "next_version",
     "read_metadata",
     "saved_model",
+    "write_version",
 ]
