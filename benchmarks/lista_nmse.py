@@ -80,6 +80,9 @@ class Config:
     batch_size: int = 64
     lr: float = 5e-4
     max_steps: int = 4000
+    # Per-variant limits replacing max_steps (--steps VARIANT=N): the coupled variants converge
+    # in a few hundred steps a stage, untied LISTA needs several times more.
+    steps_by_variant: dict[str, int] = dataclasses.field(default_factory=dict)
     val_every: int = 50
     patience: int = 500
     val_size: int = 1000
@@ -136,7 +139,7 @@ def train_variant(problem, variant, cfg, x_val, z_val, x_test, z_test, bar) -> d
     # The same training stream for every variant (a fair comparison).
     schedule = StagewiseSchedule(
         learning_rate=cfg.lr,
-        max_steps=cfg.max_steps,
+        max_steps=cfg.steps_by_variant.get(variant, cfg.max_steps),
         patience=cfg.patience,
         validate_every=cfg.val_every,
         jit_compile=cfg.jit,
@@ -221,6 +224,16 @@ def main(argv=None):
         type=int,
         help="stop a stage after this many steps without a better validation NMSE (default 500)",
     )
+    parser.add_argument(
+        "--steps",
+        action="append",
+        metavar="VARIANT=N",
+        default=[],
+        help="most steps per stage for one variant (repeatable), e.g. --steps lista=1000",
+    )
+    parser.add_argument(
+        "--snr", nargs="+", type=float, help="SNRs in dB (inf: noiseless); default: inf 40"
+    )
     parser.add_argument("--no-jit", action="store_true", help="train without XLA")
     parser.add_argument("--out", type=Path, help="default: results/lista_nmse.json")
     args = parser.parse_args(argv)
@@ -231,6 +244,13 @@ def main(argv=None):
         cfg.max_steps = args.max_steps
     if args.patience:
         cfg.patience = args.patience
+    for item in args.steps:
+        variant, _, steps = item.partition("=")
+        if variant not in VARIANTS or not steps.isdigit() or int(steps) < 1:
+            parser.error(f"--steps {item!r}: expected VARIANT=N with VARIANT in {VARIANTS}")
+        cfg.steps_by_variant[variant] = int(steps)
+    if args.snr:
+        cfg.snrs_db = tuple(args.snr)
     if args.no_jit:
         cfg.jit = False
     out = args.out or RESULTS / ("lista_nmse_quick.json" if args.quick else "lista_nmse.json")

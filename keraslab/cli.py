@@ -33,8 +33,14 @@ def _cmd_zoo_list(args: argparse.Namespace) -> int:
     shipped = zoo.manifest().get("models", {})
     rows = [("name", "dataset", "trained", "description")]
     for e in zoo.list():
-        acc = shipped.get(e.name, {}).get("metrics", {}).get("test_accuracy")
-        rows.append((e.name, e.dataset, f"{acc:.2%}" if acc is not None else "-", e.description))
+        metrics = shipped.get(e.name, {}).get("metrics", {})
+        if "test_nmse_db" in metrics:
+            trained = f"{metrics['test_nmse_db']:.1f} dB"
+        elif "test_accuracy" in metrics:
+            trained = f"{metrics['test_accuracy']:.2%}"
+        else:
+            trained = "-"
+        rows.append((e.name, e.dataset, trained, e.description))
     widths = [max(len(r[i]) for r in rows) for i in range(3)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:3], widths, strict=True)) + "  " + r[3])
@@ -119,6 +125,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from keraslab import data, training, zoo
 
     entry = zoo.get(args.name)
+    if entry.task == "sparse_coding":
+        return _train_sparse_coder(args, entry)
+    if args.max_steps is not None:
+        raise ValueError(
+            f"--max-steps applies to sparse coders (stage-wise training); {args.name} is "
+            "trained by epochs: use --epochs"
+        )
     dataset = args.dataset or entry.dataset
     keras.utils.set_random_seed(args.seed)  # before the build: it seeds the initial weights
     network = zoo.build(args.name, dataset=dataset)  # fails fast on a dataset it cannot take
@@ -168,11 +181,103 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Examples in a synthetic problem's fixed test set, and the λ of the ISTA/FISTA baselines
+#: reported next to a sparse coder (the LISTA papers' λ; ISTA plateaus near it).
+SPARSE_TEST_EXAMPLES = 1000
+BASELINE_LAMBDA = 0.1
+
+
+def _evaluate_sparse_coder(model: Any, dataset: str) -> dict[str, Any]:
+    """NMSE (dB) of every layer on the problem's fixed test set, with ISTA and FISTA at as many
+    iterations as the network has layers and at 1000 iterations for comparison."""
+    from keraslab import data, layers, models
+
+    problem = data.get_problem(dataset)
+    x, z = problem.sample(SPARSE_TEST_EXAMPLES, seed=data.PROBLEM_SEEDS["test"])
+    outputs = model(x, training=False)
+    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    per_layer = [float(models.nmse_db(e, z)) for e in outputs]
+    baselines = {}
+    for iterations in (len(per_layer), 1000):
+        for solver in (layers.ISTA, layers.FISTA):
+            z_hat = solver(problem.A, lam=BASELINE_LAMBDA, num_iterations=iterations)(x)
+            baselines[f"{solver.__name__.lower()}_{iterations}"] = float(models.nmse_db(z_hat, z))
+    return {
+        "test_nmse_db": per_layer[-1],
+        "test_nmse_db_per_layer": [round(v, 3) for v in per_layer],
+        "test_examples": SPARSE_TEST_EXAMPLES,
+        "baselines_nmse_db": baselines,
+        "baseline_lambda": BASELINE_LAMBDA,
+    }
+
+
+def _train_sparse_coder(args: argparse.Namespace, entry: Any) -> int:
+    import keras
+
+    from keraslab import data, training, zoo
+
+    unused = [
+        flag
+        for flag, value in (
+            ("--epochs", args.epochs),
+            ("--penalty", args.penalty),
+            ("--limit", args.limit),
+            ("--robustness", args.robustness),
+            ("--data-dir", args.data_dir),
+        )
+        if value
+    ]
+    if unused:
+        raise ValueError(
+            f"{args.name} is a sparse coder trained stage-wise on a synthetic problem; "
+            f"{', '.join(unused)} does not apply (it takes --dataset PROBLEM, --max-steps, "
+            "--batch-size, --lr, --seed, --out, --overwrite)"
+        )
+    dataset = args.dataset or entry.dataset
+    problem = data.get_problem(dataset)
+    keras.utils.set_random_seed(args.seed)
+    network = zoo.build(args.name, dataset=dataset)
+    schedule = entry.recipe.replace(
+        batch_size=args.batch_size, learning_rate=args.lr, max_steps=args.max_steps
+    )
+    out = Path(args.out or f"runs/{args.name}-{dataset}")
+    command = "keraslab " + " ".join(shlex.quote(a) for a in args.argv)
+    result = training.fit_sparse_coder(
+        network,
+        problem,
+        schedule=schedule,
+        out_dir=out,
+        seed=args.seed,
+        overwrite=args.overwrite,
+        extra_run_info={
+            "zoo_name": args.name,
+            "dataset": dataset,
+            "command": command,
+            "seed": args.seed,
+        },
+    )
+    metrics = _evaluate_sparse_coder(network, dataset)
+    training.record_run_info(out, test=metrics)
+    base = metrics["baselines_nmse_db"]
+    print(
+        f"{args.name} on {dataset}: test NMSE {metrics['test_nmse_db']:.1f} dB after "
+        f"{len(result.stages)} stages in {result.train_seconds:.0f} s (ISTA 1000 iterations at "
+        f"λ = {BASELINE_LAMBDA}: {base['ista_1000']:.1f} dB, FISTA: {base['fista_1000']:.1f} dB); "
+        f"weights in {out / 'checkpoints' / 'last.weights.h5'}"
+    )
+    return 0
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from keraslab import data, zoo
 
-    dataset = args.dataset or zoo.get(args.name).dataset
+    entry = zoo.get(args.name)
+    dataset = args.dataset or entry.dataset
     model = _load_network(args, dataset)
+    if entry.task == "sparse_coding":
+        metrics = _evaluate_sparse_coder(model, dataset)
+        print(json.dumps({"model": args.name, "dataset": dataset, **metrics}, indent=1))
+        return 0
     test = data.load(dataset, "test", batch_size=512, shuffle=False, data_dir=args.data_dir)
     metrics = _evaluate(model, test, robustness=args.robustness, spec=data.get_spec(dataset))
     print(json.dumps({"model": args.name, "dataset": dataset, **metrics}, indent=1))
@@ -198,6 +303,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         )
     dataset = args.dataset or (run or {}).get("dataset") or zoo.get(args.name).dataset
     model = _load_network(args, dataset)
+    if zoo.get(args.name).task == "sparse_coding":
+        return _export_sparse_coder(args, run, dataset, model)
     spec = data.get_spec(dataset)
     preprocessing = export.Preprocessing(spec.mean, spec.std)
     extras = zoo.serving_signatures(model, preprocessing)
@@ -232,6 +339,33 @@ def _cmd_export(args: argparse.Namespace) -> int:
             f"verified in a TensorFlow-only process: signatures {sorted(report.signatures)}, "
             f"{len(images)} predictions identical, max |Δlogit| {logit_diff:.2g}"
             + "".join(f", max |Δ {k}| {v:.2g}" for k, v in others.items())
+        )
+    if run is not None:
+        _publish(args, run, path, model, report)
+    return 0
+
+
+def _export_sparse_coder(args: argparse.Namespace, run: Any, dataset: str, model: Any) -> int:
+    from keraslab import data, export
+
+    problem = data.get_problem(dataset)
+    path = export.saved_sparse_coder(
+        model,
+        args.base_dir,
+        args.export_name or args.name,
+        args.version,
+        dictionary=problem.A,
+        metadata={"zoo_name": args.name, "dataset": dataset, "test": (run or {}).get("test")},
+    )
+    print(f"exported {path}")
+    report = None
+    if not args.no_verify:
+        signals, _ = problem.sample(64, seed=data.PROBLEM_SEEDS["test"])
+        report = export.verify_sparse_coder(path, model, signals)
+        diffs = ", ".join(f"max |Δ {k}| {v:.2g}" for k, v in report.max_abs_diff.items())
+        print(
+            f"verified in a TensorFlow-only process: signatures {sorted(report.signatures)}, "
+            f"dictionary SHA-256 matches, {diffs}"
         )
     if run is not None:
         _publish(args, run, path, model, report)
@@ -280,7 +414,7 @@ def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: A
         "weights": str(weights.relative_to(base)),
         "signatures": sorted(report.signatures) if report is not None else None,
         "metrics": run["test"],
-        "epochs": run["recipe"]["epochs"],
+        "epochs": run["recipe"].get("epochs"),
         "wall_time_s": run["wall_time_s"],
         "parameters": run["parameters"],
         "recipe": run["recipe"],
@@ -295,7 +429,13 @@ def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: A
     from keraslab.export import write_models_config
 
     write_models_config(base)
-    print(f"recorded {args.name} in {manifest}: test accuracy {run['test']['test_accuracy']:.2%}")
+    test = run["test"]
+    measured = (
+        f"test NMSE {test['test_nmse_db']:.1f} dB"
+        if "test_nmse_db" in test
+        else f"test accuracy {test['test_accuracy']:.2%}"
+    )
+    print(f"recorded {args.name} in {manifest}: {measured}")
 
 
 def _read_image_files(paths: Sequence[str], channels: int) -> Any:
@@ -346,6 +486,11 @@ def _read_image_files(paths: Sequence[str], channels: int) -> Any:
 def _cmd_predict(args: argparse.Namespace) -> int:
     from keraslab import data, zoo
 
+    if zoo.get(args.name).task != "classification":
+        raise ValueError(
+            f"{args.name} is a sparse coder, not an image classifier: use `keraslab evaluate "
+            f"{args.name}` or its SavedModel's sparse_code signature"
+        )
     dataset = args.dataset or zoo.get(args.name).dataset
     spec = data.get_spec(dataset)
     images, labels = _read_image_files(args.images, spec.image_shape[-1])
@@ -393,6 +538,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--limit", type=int, help="use only the first N examples of each split")
     train.add_argument("--jit", action="store_true", help="compile the train step with XLA")
     train.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    train.add_argument(
+        "--max-steps", type=int, help="sparse coders: override the most steps per training stage"
+    )
     train.add_argument(
         "--penalty",
         action="append",

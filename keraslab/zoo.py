@@ -6,6 +6,11 @@
 >>> model = keraslab.zoo.load("lenet")                    # with the shipped trained weights
 >>> keraslab.zoo.get("lenet").recipe                      # how it was (or is to be) trained
 
+Most entries are image classifiers (``task="classification"``). Sparse coders
+(``task="sparse_coding"``, e.g. ``alista16``) map signals to sparse codes for a named synthetic
+problem (:data:`keraslab.data.PROBLEMS`), which takes the place of a dataset; their recipe is a
+:class:`~keraslab.training.StagewiseSchedule`.
+
 Trained entries live in ``savedmodels/``: ``<name>/<version>/`` is the SavedModel TF Serving
 loads, ``<name>/keras.weights.h5`` the Keras weights :func:`load` uses, and
 ``savedmodels/manifest.json`` records each entry's measured metrics and the exact command that
@@ -26,13 +31,16 @@ import keras
 import numpy as np
 
 from keraslab import models
-from keraslab.data import check_images, get_spec
+from keraslab.data import PROBLEMS, check_images, get_problem, get_spec
 from keraslab.errors import CorruptDataError, DatasetNotFoundError, UnknownNameError
 from keraslab.export.saved_model import Preprocessing
 from keraslab.training.recipes import Recipe
+from keraslab.training.sparse_coding import StagewiseSchedule
 
 MANIFEST = "manifest.json"
 WEIGHTS_FILE = "keras.weights.h5"
+#: What an entry does: classify images, or map signals to sparse codes.
+TASKS = ("classification", "sparse_coding")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,27 +49,38 @@ class ZooEntry:
 
     Attributes:
         name: registry name (also the SavedModel directory name).
-        builder: ``builder(input_shape=…, num_classes=…, **config) -> keras.Model``.
-        dataset: the dataset it is trained on by default.
-        datasets: every dataset whose images it accepts.
-        recipe: the training recipe.
+        builder: classification: ``builder(input_shape=…, num_classes=…, **config)``;
+            sparse coding: ``builder(A, **config)``; either returns a ``keras.Model``.
+        dataset: the dataset (sparse coding: the synthetic problem) it is trained on by default.
+        datasets: every dataset whose images (or problem whose signals) it accepts.
+        recipe: the training recipe (sparse coding: a ``StagewiseSchedule``).
         description: one line.
         reference: the paper it follows.
         config: extra builder arguments.
+        task: one of :data:`TASKS`.
     """
 
     name: str
     builder: Callable[..., keras.Model]
     dataset: str
     datasets: tuple[str, ...]
-    recipe: Recipe
+    recipe: Recipe | StagewiseSchedule
     description: str
     reference: str
     config: dict[str, Any] = dataclasses.field(default_factory=dict)
+    task: str = "classification"
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ValueError(f"task must be one of {TASKS}, got {self.task!r}")
+        expected = StagewiseSchedule if self.task == "sparse_coding" else Recipe
+        if not isinstance(self.recipe, expected):
+            raise TypeError(f"a {self.task} entry's recipe is a {expected.__name__}")
 
     def summary(self) -> dict[str, Any]:
         return {
             "name": self.name,
+            "task": self.task,
             "dataset": self.dataset,
             "datasets": builtins.list(self.datasets),
             "description": self.description,
@@ -249,6 +268,22 @@ register(
         "lr 0.1 ×0.2 at epochs 60/120/160, weight decay 5e-4)",
     )
 )
+register(
+    ZooEntry(
+        name="alista16",
+        builder=models.lista,
+        dataset="gaussian_250x500",
+        datasets=tuple(PROBLEMS),
+        # λ = 0.4 initialises θ as the authors' code does; the stage limits are those measured
+        # to reach about −50 dB in minutes on 2 CPU cores (benchmarks/README.md, lista_nmse).
+        recipe=StagewiseSchedule(max_steps=300, patience=100, validate_every=25),
+        description="16-layer ALISTA: analytic W, learned step sizes, thresholds and support "
+        "selection; signal → sparse code",
+        reference="Liu, Chen, Wang & Yin 2019 (ALISTA), trained stage-wise as Chen et al. 2018",
+        config={"T": 16, "variant": "alista", "lam": 0.4, "return_all": True, "name": "alista16"},
+        task="sparse_coding",
+    )
+)
 
 
 def serving_signatures(
@@ -320,7 +355,8 @@ def build(name: str, *, dataset: str | None = None, **overrides: Any) -> keras.M
 
     Args:
         name: zoo entry name.
-        dataset: dataset whose image shape and class count to use (default: the entry's).
+        dataset: dataset whose image shape and class count to use (default: the entry's);
+            for a sparse coder, the problem whose matrix ``A`` it is built from.
         **overrides: builder arguments replacing the entry's config.
     """
     entry = get(name)
@@ -329,8 +365,10 @@ def build(name: str, *, dataset: str | None = None, **overrides: Any) -> keras.M
         raise UnknownNameError(
             f"zoo model {name!r} takes {', '.join(entry.datasets)}, not {dataset!r}"
         )
-    spec = get_spec(dataset)
     kwargs = {**entry.config, **overrides}
+    if entry.task == "sparse_coding":
+        return entry.builder(get_problem(dataset).A, **kwargs)
+    spec = get_spec(dataset)
     kwargs.setdefault("input_shape", spec.image_shape)
     kwargs.setdefault("num_classes", spec.num_classes)
     return entry.builder(**kwargs)
@@ -441,6 +479,11 @@ def predict(
         InputSpecError: images of the wrong shape, dtype or values, with the fix.
     """
     entry = get(name)
+    if entry.task != "classification":
+        raise UnknownNameError(
+            f"zoo model {name!r} is a sparse coder, not a classifier: call "
+            f"keraslab.zoo.load({name!r})(signals) or its SavedModel's sparse_code signature"
+        )
     spec = get_spec(dataset or entry.dataset)
     pixels = check_images(images, spec.image_shape)
     model = model if model is not None else load(name)
@@ -455,6 +498,7 @@ def predict(
 
 __all__ = [
     "MANIFEST",
+    "TASKS",
     "WEIGHTS_FILE",
     "Prediction",
     "ZooEntry",

@@ -3,9 +3,11 @@
 import json
 
 import numpy as np
+import pytest
 
 from keraslab import data, export, zoo
 from keraslab.cli import main
+from keraslab.errors import ExportVerificationError
 from keraslab.training import Recipe, fit
 
 
@@ -113,3 +115,45 @@ def test_irevnet_export_has_features_and_an_inverse_back_to_pixels(tmp_path, cap
     assert tuple(z.shape) == (3, 7, 7, 128)
     back = loaded.signatures["inverse"](features=z)["image"].numpy()
     assert np.abs(back - pixels).max() <= 1e-5 * 255 * 10
+
+
+def test_sparse_coder_cli_train_evaluate_export(tmp_path, capsys):
+    """Issue 5's zoo path on the small 25 × 50 problem: `keraslab train alista16` trains it
+    stage-wise and records per-layer NMSE and the ISTA/FISTA baselines, `evaluate` measures the
+    same numbers, `export` ships a verified `sparse_code` SavedModel with the dictionary."""
+    run = tmp_path / "run"
+    args = ["--dataset", "gaussian_25x50"]
+    assert main(["train", "alista16", *args, "--max-steps", "50", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    assert "alista16 on gaussian_25x50: test NMSE" in out and "ISTA 1000 iterations" in out
+    record = json.loads((run / "run.json").read_text())
+    test = record["test"]
+    assert len(test["test_nmse_db_per_layer"]) == 16 and test["test_examples"] == 1000
+    assert abs(test["test_nmse_db"] - test["test_nmse_db_per_layer"][-1]) < 1e-3
+    # FISTA converges faster than ISTA at equal iterations; both are far from their start.
+    assert test["baselines_nmse_db"]["fista_16"] < test["baselines_nmse_db"]["ista_16"] < -2
+    assert record["recipe"]["max_steps"] == 50 and len(record["training"]["stages"]) == 48
+
+    weights = str(run / "checkpoints" / "last.weights.h5")
+    assert main(["evaluate", "alista16", *args, "--weights", weights]) == 0
+    evaluated = json.loads(capsys.readouterr().out)
+    assert evaluated["test_nmse_db"] == test["test_nmse_db"]
+
+    base = tmp_path / "models"
+    assert main(["export", "alista16", "--run", str(run), "--base-dir", str(base)]) == 0
+    out = capsys.readouterr().out
+    assert "dictionary SHA-256 matches" in out and "recorded alista16" in out
+    shipped = zoo.manifest(base)["models"]["alista16"]
+    assert shipped["metrics"] == test and shipped["signatures"] == [
+        "serving_default",
+        "sparse_code",
+    ]
+    served = export.read_metadata(base / "alista16" / "1")
+    assert served["dataset"] == "gaussian_25x50" and served["test"] == test
+    # Tampering with the shipped dictionary is caught by the verifier.
+    dictionary = base / "alista16" / "1" / "assets.extra" / "dictionary.npy"
+    np.save(dictionary, np.zeros((25, 50), np.float32))
+    model = zoo.load_weights(zoo.build("alista16", dataset="gaussian_25x50"), weights)
+    signals, _ = data.get_problem("gaussian_25x50").sample(4)
+    with pytest.raises(ExportVerificationError, match="does not match the SHA-256"):
+        export.verify_sparse_coder(base / "alista16" / "1", model, signals)

@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from keraslab import zoo
+from keraslab import data, zoo
 from keraslab.errors import DatasetNotFoundError, UnknownNameError
 
 
@@ -12,11 +12,36 @@ def test_every_entry_builds_for_each_of_its_datasets():
     for entry in zoo.list():
         for dataset in entry.datasets:
             model = zoo.build(entry.name, dataset=dataset)
+            if entry.task == "sparse_coding":
+                problem = data.PROBLEMS[dataset]
+                assert model.input_shape == (None, problem["m"])
+                assert model.output_shape[-1] == (None, problem["n"])
+                continue
             expected = (32, 32, 3) if dataset == "cifar10" else (28, 28, 1)
             assert model.input_shape == (None, *expected)
             assert model.output_shape == (None, 10)
-        summary = entry.summary()
-        assert json.loads(json.dumps(summary))["recipe"]["epochs"] == entry.recipe.epochs
+        summary = json.loads(json.dumps(entry.summary()))
+        assert summary["recipe"] == entry.recipe.to_dict()
+        assert summary["task"] == entry.task
+
+
+def test_a_sparse_coder_is_built_from_its_problems_matrix():
+    entry = zoo.get("alista16")
+    assert entry.task == "sparse_coding"
+    model = zoo.build("alista16", dataset="gaussian_25x50")
+    assert len(model.outputs) == 16  # every layer's estimate, for stage-wise training
+    A = data.get_problem("gaussian_25x50").A
+    np.testing.assert_array_equal(model.get_layer("layer_3").A.numpy(), A)
+    with pytest.raises(UnknownNameError, match="sparse coder, not a classifier.*sparse_code"):
+        zoo.predict("alista16", np.zeros((1, 28, 28, 1), np.uint8))
+
+
+def test_an_entry_with_a_recipe_of_the_wrong_kind_is_refused():
+    lenet = zoo.get("lenet")
+    with pytest.raises(TypeError, match="sparse_coding entry's recipe is a StagewiseSchedule"):
+        zoo.ZooEntry(**{**lenet.__dict__, "name": "x", "task": "sparse_coding"})
+    with pytest.raises(ValueError, match="task must be one of"):
+        zoo.ZooEntry(**{**lenet.__dict__, "name": "x", "task": "detection"})
 
 
 def test_overrides_reach_the_builder():
@@ -58,7 +83,7 @@ def test_entries_with_penalties_train_and_log_them():
     from keraslab.training import fit
 
     train = data.load("fashion_mnist_sample", "train", batch_size=32, limit=64, seed=0)
-    with_penalties = [e for e in zoo.list() if e.recipe.penalties]
+    with_penalties = [e for e in zoo.list() if getattr(e.recipe, "penalties", ())]
     assert {"lenet_jacobian", "lenet_invariance"} <= {e.name for e in with_penalties}
     for entry in with_penalties:
         keras.utils.set_random_seed(0)

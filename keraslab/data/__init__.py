@@ -22,7 +22,14 @@ from keraslab.data.catalog import DATASET_NAMES, DatasetSpec, get_spec
 from keraslab.data.images import check_images
 from keraslab.data.patches import PatchSet, dct_dictionary, extract_patches, patch_dataset
 from keraslab.data.sources import LoadedArrays, describe, load_arrays
-from keraslab.data.synthetic import SparseCodingProblem, gaussian_dictionary, sparse_coding_problem
+from keraslab.data.synthetic import (
+    PROBLEM_SEEDS,
+    PROBLEMS,
+    SparseCodingProblem,
+    gaussian_dictionary,
+    get_problem,
+    sparse_coding_problem,
+)
 
 if TYPE_CHECKING:
     from keraslab.data.pipeline import load
@@ -30,6 +37,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DATASET_NAMES",
     "DatasetSpec",
+    "PROBLEMS",
+    "PROBLEM_SEEDS",
     "LoadedArrays",
     "PatchSet",
     "SparseCodingProblem",
@@ -38,6 +47,7 @@ __all__ = [
     "describe",
     "extract_patches",
     "gaussian_dictionary",
+    "get_problem",
     "get_spec",
     "load",
     "load_arrays",

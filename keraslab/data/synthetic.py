@@ -26,10 +26,19 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from keraslab.errors import UnknownNameError
+
 if TYPE_CHECKING:
     import tensorflow as tf
 
-__all__ = ["SparseCodingProblem", "gaussian_dictionary", "sparse_coding_problem"]
+__all__ = [
+    "PROBLEMS",
+    "PROBLEM_SEEDS",
+    "SparseCodingProblem",
+    "gaussian_dictionary",
+    "get_problem",
+    "sparse_coding_problem",
+]
 
 
 def _check_size(value, name: str) -> int:
@@ -167,3 +176,28 @@ def sparse_coding_problem(
     codes at ``snr_db`` (default noiseless). ``seed`` draws ``A``; the data streams take their
     own seeds (:meth:`SparseCodingProblem.dataset`)."""
     return SparseCodingProblem(gaussian_dictionary(m, n, seed), p=p, snr_db=snr_db)
+
+
+#: Named problems (arguments of :func:`sparse_coding_problem`) that zoo entries and the CLI
+#: refer to: the LISTA literature's default 250 × 500 problem, noiseless and at 40 dB, and a
+#: 25 × 50 one small enough for smoke tests.
+PROBLEMS: dict[str, dict[str, float]] = {
+    "gaussian_250x500": {"m": 250, "n": 500, "p": 0.1, "snr_db": math.inf, "seed": 0},
+    "gaussian_250x500_40db": {"m": 250, "n": 500, "p": 0.1, "snr_db": 40.0, "seed": 0},
+    "gaussian_25x50": {"m": 25, "n": 50, "p": 0.1, "snr_db": math.inf, "seed": 0},
+}
+
+#: Seeds of a named problem's fixed splits (``problem.sample(size, seed)``) and of its training
+#: stream (``problem.dataset(batch, seed=train + run seed)``), as in the LISTA benchmark.
+PROBLEM_SEEDS = {"validation": 1, "test": 2, "train": 10}
+
+
+def get_problem(name: str) -> SparseCodingProblem:
+    """The named problem of :data:`PROBLEMS` (raises :class:`UnknownNameError` listing them)."""
+    try:
+        kwargs = PROBLEMS[name]
+    except KeyError:
+        raise UnknownNameError(
+            f"unknown sparse-coding problem {name!r}; known problems: {', '.join(PROBLEMS)}"
+        ) from None
+    return sparse_coding_problem(**kwargs)

@@ -14,7 +14,12 @@ from keraslab.export.saved_model import (
 )
 from keraslab.export.serving import models_config, write_models_config
 from keraslab.export.sparse_coder import saved_sparse_coder
-from keraslab.export.verify import VerificationReport, run_in_tensorflow_only_process, verify
+from keraslab.export.verify import (
+    VerificationReport,
+    run_in_tensorflow_only_process,
+    verify,
+    verify_sparse_coder,
+)
 
 __all__ = [
     "METADATA_FILE",
@@ -29,6 +34,7 @@ __all__ = [
     "saved_model",
     "saved_sparse_coder",
     "verify",
+    "verify_sparse_coder",
     "write_models_config",
     "write_version",
 ]

@@ -202,6 +202,18 @@ def verify(
         if sig not in sigs:
             raise ExportVerificationError(f"signature {sig!r} recorded in keraslab.json is missing")
 
+    diffs = _compare(expected, outputs, atol, rtol)
+    return VerificationReport(path, sigs, diffs, report["keraslab_modules"])
+
+
+def _compare(
+    expected: Mapping[str, Mapping[str, np.ndarray]],
+    outputs: Mapping[str, Mapping[str, np.ndarray]],
+    atol: float,
+    rtol: float,
+) -> dict[str, float]:
+    """``{signature/output: max |served − expected|}``; raises on the first output missing,
+    misshapen, with a differing integer, or off by more than ``atol + rtol·max|expected|``."""
     diffs: dict[str, float] = {}
     for sig, exp in expected.items():
         for name, want in exp.items():
@@ -228,7 +240,66 @@ def verify(
                     f"{sig}/{name} differs from the Keras model by up to {diff:.3g} "
                     f"(tolerance {atol} + {rtol}·max|x| = {atol + rtol * scale:.3g})"
                 )
+    return diffs
+
+
+def verify_sparse_coder(
+    path: str | os.PathLike,
+    model: Any,
+    signals: np.ndarray,
+    *,
+    atol: float = 1e-4,
+    rtol: float = 1e-4,
+) -> VerificationReport:
+    """Check an export of :func:`keraslab.export.saved_sparse_coder` in a TensorFlow-only
+    process: ``serving_default`` and ``sparse_code`` take float32 ``signal`` with a dynamic
+    batch and return ``code`` and ``reconstruction`` equal to ``model(signals)`` and
+    ``code · Aᵀ`` (to ``atol + rtol·max|x|``), and the shipped ``dictionary.npy`` matches the
+    SHA-256 recorded in ``keraslab.json``.
+
+    Raises:
+        ExportVerificationError: naming the first mismatch.
+    """
+    import hashlib
+
+    from keraslab.export.sparse_coder import CODE_OUTPUTS, DICTIONARY_FILE, SIGNAL_INPUT
+
+    path = Path(path)
+    meta = read_metadata(path)
+    content = (path / "assets.extra" / DICTIONARY_FILE).read_bytes()
+    if hashlib.sha256(content).hexdigest() != meta["dictionary"]["sha256"]:
+        raise ExportVerificationError(
+            f"{path}: {DICTIONARY_FILE} does not match the SHA-256 in keraslab.json"
+        )
+    A = np.load(path / "assets.extra" / DICTIONARY_FILE, allow_pickle=False)
+    signals = np.asarray(signals, np.float32)
+    out = model(signals, training=False)
+    code = np.asarray(out[-1] if isinstance(out, (list, tuple)) else out, np.float32)
+    want = {"code": code, "reconstruction": code @ A.T}
+    feeds = {sig: {SIGNAL_INPUT: signals} for sig in ("serving_default", "sparse_code")}
+    report, outputs = run_in_tensorflow_only_process(path, feeds)
+    if report["keraslab_modules"]:
+        raise ExportVerificationError(f"{path} needed keraslab to load; TF Serving cannot do that")
+    sigs = report["signatures"]
+    for sig in feeds:
+        if sig not in sigs:
+            raise ExportVerificationError(f"{path} has no {sig!r} signature: {sorted(sigs)}")
+        spec = sigs[sig]["inputs"].get(SIGNAL_INPUT)
+        if spec is None or spec["dtype"] != "float32" or spec["shape"][0] is not None:
+            raise ExportVerificationError(
+                f"{sig} input {SIGNAL_INPUT!r} must be float32 with a dynamic batch, got "
+                f"{sigs[sig]['inputs']}"
+            )
+        missing = set(CODE_OUTPUTS) - set(sigs[sig]["outputs"])
+        if missing:
+            raise ExportVerificationError(f"{sig} lacks outputs {sorted(missing)}")
+    diffs = _compare({sig: want for sig in feeds}, outputs, atol, rtol)
     return VerificationReport(path, sigs, diffs, report["keraslab_modules"])
 
 
-__all__ = ["VerificationReport", "run_in_tensorflow_only_process", "verify"]
+__all__ = [
+    "VerificationReport",
+    "run_in_tensorflow_only_process",
+    "verify",
+    "verify_sparse_coder",
+]

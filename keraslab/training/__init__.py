@@ -44,6 +44,7 @@ from keraslab.training.semisupervised import (
 from keraslab.training.sparse_coding import (
     SparseCodingTraining,
     StagewiseSchedule,
+    fit_sparse_coder,
     train_end_to_end,
     train_stagewise,
 )
@@ -78,6 +79,7 @@ __all__ = [
     "default_invariance_transforms",
     "feature_extractor",
     "fit",
+    "fit_sparse_coder",
     "get_penalty",
     "get_transform",
     "jacobian_finetune",

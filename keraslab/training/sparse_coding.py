@@ -23,21 +23,25 @@ stage is logged in the result. NMSE is :func:`keraslab.models.lista.nmse_db`,
 from __future__ import annotations
 
 import dataclasses
+import json
+import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from keraslab.errors import InputSpecError
+from keraslab.errors import InputSpecError, KeraslabError
 from keraslab.models.lista import nmse_db
 
 __all__ = [
     "STAGES",
     "SparseCodingTraining",
     "StagewiseSchedule",
+    "fit_sparse_coder",
     "train_end_to_end",
     "train_stagewise",
 ]
@@ -56,6 +60,7 @@ class StagewiseSchedule:
         patience: stop a stage after this many steps without a better validation NMSE.
         validate_every: steps between validations.
         jit_compile: compile the step with XLA (about 2× faster for 16-layer networks on CPU).
+        batch_size: examples per step (fresh ones every step); used by :func:`fit_sparse_coder`.
     """
 
     learning_rate: float = 5e-4
@@ -63,14 +68,22 @@ class StagewiseSchedule:
     patience: int = 500
     validate_every: int = 50
     jit_compile: bool = True
+    batch_size: int = 64
 
     def __post_init__(self) -> None:
         if not self.learning_rate > 0:
             raise InputSpecError(f"learning_rate must be positive, got {self.learning_rate}")
-        for name in ("max_steps", "patience", "validate_every"):
+        for name in ("max_steps", "patience", "validate_every", "batch_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputSpecError(f"{name} must be a positive integer, got {value!r}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes: Any) -> StagewiseSchedule:
+        """A copy with ``changes``; ``None`` values keep the current setting (CLI overrides)."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
 
 @dataclasses.dataclass
@@ -174,10 +187,15 @@ class _Trainer:
         return {"steps": steps, "best_step": best_step, "val_nmse_db": best}
 
 
-def _stream(train_data: Any) -> Iterator:
+def _start(model: keras.Model, train_data: Any, validation: tuple[np.ndarray, np.ndarray]):
+    """``(x_val, z_val, batch iterator, initial NMSE per layer)``: what both trainings start
+    from (a ``tf.data.Dataset`` is repeated as needed)."""
+    x_val, z_val = validation
     if isinstance(train_data, tf.data.Dataset):
-        return iter(train_data.repeat())
-    return iter(train_data)
+        stream = iter(train_data.repeat())
+    else:
+        stream = iter(train_data)
+    return x_val, z_val, stream, _per_layer_nmse(model, x_val, z_val)
 
 
 def train_stagewise(
@@ -209,9 +227,7 @@ def train_stagewise(
             "stage-wise training needs every layer's estimate: build the network with "
             "keraslab.models.lista(..., return_all=True)"
         )
-    x_val, z_val = validation
-    stream = _stream(train_data)
-    initial = _per_layer_nmse(model, x_val, z_val)
+    x_val, z_val, stream, initial = _start(model, train_data, validation)
     log: list[dict[str, Any]] = []
     from tqdm.auto import tqdm
 
@@ -260,9 +276,7 @@ def train_end_to_end(
             "per_layer=True needs every layer's estimate: build the network with "
             "keraslab.models.lista(..., return_all=True)"
         )
-    x_val, z_val = validation
-    stream = _stream(train_data)
-    initial = _per_layer_nmse(model, x_val, z_val)
+    x_val, z_val, stream, initial = _start(model, train_data, validation)
 
     def outputs_of(x):
         outputs = model(x)
@@ -281,3 +295,76 @@ def train_end_to_end(
     seconds = time.perf_counter() - start
     log = [{"layer": T, "stage": "end_to_end", "learning_rate": schedule.learning_rate, **record}]
     return SparseCodingTraining(_per_layer_nmse(model, x_val, z_val), initial, log, seconds)
+
+
+#: Where :func:`fit_sparse_coder` keeps the trained weights inside its output directory (the
+#: same place :func:`keraslab.training.fit` keeps a classifier's last checkpoint).
+WEIGHTS_PATH = ("checkpoints", "last.weights.h5")
+
+
+def fit_sparse_coder(
+    model: keras.Model,
+    problem: Any,
+    *,
+    schedule: StagewiseSchedule | None = None,
+    out_dir: str | os.PathLike,
+    seed: int = 0,
+    validation_size: int = 1000,
+    overwrite: bool = False,
+    extra_run_info: dict[str, Any] | None = None,
+    progress: bool = True,
+) -> SparseCodingTraining:
+    """Stage-wise training of ``model`` on a synthetic problem, written out as a run.
+
+    Trains with :func:`train_stagewise` on fresh batches of
+    ``problem.dataset(schedule.batch_size, seed=PROBLEM_SEEDS["train"] + seed)``, keeping the
+    weights best on ``problem.sample(validation_size, PROBLEM_SEEDS["validation"])``; then
+    writes ``out_dir/checkpoints/last.weights.h5`` and ``out_dir/run.json`` (schedule, the
+    per-stage log, NMSE per layer, wall time, machine), each atomically, so an interrupted run
+    leaves no half-written file. A run takes minutes, so it restarts rather than resumes.
+
+    Args:
+        model: a :func:`keraslab.models.lista` network built with ``return_all=True``.
+        problem: a :class:`keraslab.data.SparseCodingProblem` (its ``A`` must be the one the
+            network was built from).
+        schedule: rates, step limits and batch size (default :class:`StagewiseSchedule`).
+        out_dir: where the weights and ``run.json`` go.
+        seed: offsets the training stream's seed; the validation set is fixed.
+        overwrite: replace a finished run in ``out_dir``.
+        extra_run_info: merged into ``run.json``.
+
+    Raises:
+        KeraslabError: ``out_dir`` holds a finished run and ``overwrite`` is false.
+    """
+    from keraslab.data.synthetic import PROBLEM_SEEDS
+    from keraslab.training.callbacks import _atomic_write_text
+    from keraslab.training.fit import machine_description
+
+    schedule = schedule or StagewiseSchedule()
+    out = Path(out_dir)
+    if (out / "run.json").exists() and not overwrite:
+        raise KeraslabError(
+            f"{out} already holds a finished run (run.json); choose another output directory "
+            "or pass overwrite=True (CLI: --overwrite)"
+        )
+    weights = out.joinpath(*WEIGHTS_PATH)
+    weights.parent.mkdir(parents=True, exist_ok=True)
+    (out / "run.json").unlink(missing_ok=True)
+    validation = problem.sample(validation_size, seed=PROBLEM_SEEDS["validation"])
+    stream = problem.dataset(schedule.batch_size, seed=PROBLEM_SEEDS["train"] + seed)
+    result = train_stagewise(model, stream, validation, schedule=schedule, progress=progress)
+    # Keras only writes files whose names end in .weights.h5, hence the prefix, not a suffix.
+    tmp = weights.with_name(f".tmp-{os.getpid()}-{weights.name}")
+    model.save_weights(tmp)
+    os.replace(tmp, weights)
+    run = {
+        "recipe": schedule.to_dict(),
+        "network": model.name,
+        "parameters": int(model.count_params()),
+        "wall_time_s": round(result.train_seconds, 2),
+        "training": result.to_dict(),
+        "machine": machine_description(),
+        **(extra_run_info or {}),
+    }
+    _atomic_write_text(out / "run.json", json.dumps(run, indent=1))
+    return result

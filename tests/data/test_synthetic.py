@@ -8,7 +8,14 @@ import sys
 import numpy as np
 import pytest
 
-from keraslab.data.synthetic import SparseCodingProblem, gaussian_dictionary, sparse_coding_problem
+from keraslab.data.synthetic import (
+    PROBLEMS,
+    SparseCodingProblem,
+    gaussian_dictionary,
+    get_problem,
+    sparse_coding_problem,
+)
+from keraslab.errors import UnknownNameError
 
 
 def test_gaussian_dictionary_has_unit_columns_and_is_seeded():
@@ -101,3 +108,15 @@ def test_importing_it_does_not_import_tensorflow():
 def test_bad_arguments(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_named_problems_are_the_literatures_default_and_fixed():
+    default = get_problem("gaussian_250x500")
+    assert (default.m, default.n, default.p, default.snr_db) == (250, 500, 0.1, math.inf)
+    np.testing.assert_array_equal(default.A, gaussian_dictionary(250, 500, seed=0))
+    noisy = get_problem("gaussian_250x500_40db")
+    np.testing.assert_array_equal(noisy.A, default.A)  # same A, only the noise differs
+    assert noisy.snr_db == 40.0
+    assert set(PROBLEMS) >= {"gaussian_250x500", "gaussian_250x500_40db", "gaussian_25x50"}
+    with pytest.raises(UnknownNameError, match="unknown sparse-coding problem 'x'.*gaussian_25x50"):
+        get_problem("x")

@@ -1,14 +1,17 @@
 """Stage-wise and end-to-end LISTA training: they lower the NMSE, log every stage, refuse
 networks they cannot train."""
 
+import json
+
 import numpy as np
 import pytest
 
 from keraslab.data.synthetic import sparse_coding_problem
-from keraslab.errors import InputSpecError
+from keraslab.errors import InputSpecError, KeraslabError
 from keraslab.models.lista import lista
 from keraslab.training.sparse_coding import (
     StagewiseSchedule,
+    fit_sparse_coder,
     train_end_to_end,
     train_stagewise,
 )
@@ -76,3 +79,30 @@ def test_networks_it_cannot_train_are_refused(problem):
         train_stagewise(other, problem.dataset(8), validation, progress=False)
     with pytest.raises(InputSpecError, match="max_steps"):
         StagewiseSchedule(max_steps=0)
+
+
+def test_fit_sparse_coder_writes_weights_and_run_record_and_refuses_to_overwrite(problem, tmp_path):
+    model = lista(problem.A, T=2, variant="lista_cpss", lam=0.1, return_all=True)
+    schedule = FAST.replace(batch_size=16)
+    result = fit_sparse_coder(
+        model, problem, schedule=schedule, out_dir=tmp_path, validation_size=128,
+        extra_run_info={"note": "test"}, progress=False,
+    )  # fmt: skip
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["recipe"] == schedule.to_dict() and run["recipe"]["batch_size"] == 16
+    assert run["training"]["nmse_db_per_layer"] == result.nmse_db_per_layer
+    assert run["note"] == "test" and run["parameters"] == model.count_params()
+    assert not list(tmp_path.rglob(".tmp-*"))  # the atomic writes left nothing behind
+    fresh = lista(problem.A, T=2, variant="lista_cpss", lam=0.1, return_all=True)
+    fresh.load_weights(tmp_path / "checkpoints" / "last.weights.h5")
+    x, _ = problem.sample(8, seed=5)
+    np.testing.assert_array_equal(np.asarray(fresh(x)[-1]), np.asarray(model(x)[-1]))
+    with pytest.raises(KeraslabError, match="already holds a finished run.*overwrite"):
+        fit_sparse_coder(model, problem, schedule=schedule, out_dir=tmp_path, progress=False)
+
+
+def test_schedule_replace_keeps_unset_values_and_validates():
+    assert FAST.replace(max_steps=None, learning_rate=2e-3).learning_rate == 2e-3
+    assert FAST.replace(max_steps=None).max_steps == FAST.max_steps
+    with pytest.raises(InputSpecError, match="batch_size must be a positive integer"):
+        FAST.replace(batch_size=0)
