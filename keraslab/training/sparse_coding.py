@@ -22,8 +22,10 @@ stage is logged in the result. NMSE is :func:`keraslab.models.lista.nmse_db`,
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import logging
 import os
 import time
 from collections.abc import Iterator
@@ -187,6 +189,25 @@ class _Trainer:
         return {"steps": steps, "best_step": best_step, "val_nmse_db": best}
 
 
+class _RetracingWarningFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+@contextlib.contextmanager
+def _one_trace_per_layer_is_intended() -> Iterator[None]:
+    """Silence TensorFlow's "frequent retracing" warning while training stage-wise: each layer
+    gets its own compiled step for its own sub-network, which TensorFlow's detector (keyed on
+    the Python code, shared by every layer's step) mistakes for accidental retracing."""
+    logger = tf.get_logger()
+    quiet = _RetracingWarningFilter()
+    logger.addFilter(quiet)
+    try:
+        yield
+    finally:
+        logger.removeFilter(quiet)
+
+
 def _start(model: keras.Model, train_data: Any, validation: tuple[np.ndarray, np.ndarray]):
     """``(x_val, z_val, batch iterator, initial NMSE per layer)``: what both trainings start
     from (a ``tf.data.Dataset`` is repeated as needed)."""
@@ -232,7 +253,10 @@ def train_stagewise(
     from tqdm.auto import tqdm
 
     start = time.perf_counter()
-    with tqdm(total=T * len(STAGES), unit="stage", disable=not progress, leave=False) as bar:
+    with (
+        _one_trace_per_layer_is_intended(),
+        tqdm(total=T * len(STAGES), unit="stage", disable=not progress, leave=False) as bar,
+    ):
         for t in range(1, T + 1):
             sub = keras.Model(model.input, model.outputs[t - 1])
             variables = list(sub.trainable_variables)
