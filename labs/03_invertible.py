@@ -49,13 +49,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keraslab import data, training, zoo  # noqa: E402
-from keraslab.analysis.invertibility import reconstruction_report  # noqa: E402
-from keraslab.analysis.separation import (  # noqa: E402
+from keraslab.analysis import (  # noqa: E402
     depth_features,
     interpolate,
     linear_probe_accuracy,
     nearest_neighbor_accuracy,
     pca,
+    reconstruction_report,
     separation_by_depth,
 )
 from keraslab.layers import IRevNetBlock, depth_to_space, space_to_depth  # noqa: E402
