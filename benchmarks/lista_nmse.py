@@ -151,6 +151,8 @@ def train_variant(problem, variant, cfg, x_val, z_val, x_test, z_test, bar) -> d
     bar.update(cfg.T * len(STAGES))
     final = [float(nmse_db(z_hat, z_test)) for z_hat in model(x_test)]
     return {
+        "max_steps": schedule.max_steps,
+        "patience": schedule.patience,
         "nmse_db_per_layer": final,
         "initial_nmse_db_per_layer": initial,
         "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
@@ -214,6 +216,24 @@ def print_summary(settings: dict, T: int) -> None:
                 print(f"  {label:<22}{curve[min(T, len(curve)) - 1]:>22.2f}{curve[-1]:>16.2f}")
 
 
+def merge(previous: dict, new: dict) -> dict:
+    """``previous`` with ``new``'s variants and solver curves replacing its own, setting by
+    setting; ``new``'s command, date, config and time are appended to ``updates``."""
+    for name, result in new["settings"].items():
+        old = previous["settings"].setdefault(name, result)
+        if old is not result:
+            old["variants"].update(result["variants"])
+            old["ista"], old["fista"] = result["ista"], result["fista"]
+    previous.setdefault("updates", []).append(
+        {
+            key: new[key]
+            for key in ("command", "date", "machine", "config", "total_seconds")
+            if key in new
+        }
+    )
+    return previous
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny problem and budget: smoke run")
@@ -235,6 +255,12 @@ def main(argv=None):
         "--snr", nargs="+", type=float, help="SNRs in dB (inf: noiseless); default: inf 40"
     )
     parser.add_argument("--no-jit", action="store_true", help="train without XLA")
+    parser.add_argument(
+        "--update",
+        action="store_true",
+        help="merge into an existing --out file: replace the variants (and ISTA/FISTA curves) "
+        "this run computes, keep the others, and log this run under 'updates'",
+    )
     parser.add_argument("--out", type=Path, help="default: results/lista_nmse.json")
     args = parser.parse_args(argv)
     cfg = Config(**(QUICK if args.quick else {}))
@@ -268,8 +294,12 @@ def main(argv=None):
         os.getloadavg() if hasattr(os, "getloadavg") else None
     )
     out.parent.mkdir(parents=True, exist_ok=True)
+    if args.update and out.exists():
+        report = merge(json.loads(out.read_text()), report)
     # json writes math.inf as Infinity, which Python reads back; keep it (the SNR is infinite).
-    out.write_text(json.dumps(report, indent=2) + "\n")
+    tmp = out.with_name(f".tmp-{os.getpid()}-{out.name}")
+    tmp.write_text(json.dumps(report, indent=2) + "\n")
+    os.replace(tmp, out)
     print_summary(report["settings"], cfg.T)
     print(f"\nwrote {out} ({report['total_seconds']:.0f} s)")
 
