@@ -8,6 +8,11 @@ recorded), the variants of a model are timed **interleaved**, one step each per 
 ``--repeats`` rounds, so a busy neighbour slows them all alike; the ratio is of medians, within
 one model and one compilation mode.
 
+With ``--steps-per-call K`` each timed call is instead ``model.fit`` over ``K`` steps compiled as
+one loop (``steps_per_execution=K``), and the time is divided by ``K``: the per-step cost of a
+real training run, without the Python overhead of one ``train_on_batch`` call per step — the
+fair figure to compare with the PyTorch reference's Python loop (``penalty_cost_torch.py``).
+
 Targets (issue 6): one-projection Jacobian ≤ 2× the plain step, exact Jacobian (10 classes) ≤ 4×.
 
     python benchmarks/penalty_cost.py            # full run, a few minutes on 2 cores
@@ -63,7 +68,7 @@ def mlp() -> keras.Model:
 MODELS = {"lenet": lenet, "mlp": mlp}
 
 
-def build(model_name: str, variant: str, jit: bool) -> TrainingModel:
+def build(model_name: str, variant: str, jit: bool, steps_per_call: int = 1) -> TrainingModel:
     keras.utils.set_random_seed(0)
     spec = VARIANTS[variant]
     penalties = [] if spec is None else [get_penalty(spec[0], 1e-3, **spec[1])]
@@ -72,8 +77,17 @@ def build(model_name: str, variant: str, jit: bool) -> TrainingModel:
         optimizer=keras.optimizers.SGD(0.01),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         jit_compile=jit,
+        steps_per_execution=steps_per_call,
     )
     return model
+
+
+def stepper(model: TrainingModel, x: tf.Tensor, y: tf.Tensor, steps_per_call: int):
+    """A function doing ``steps_per_call`` training steps on the batch ``(x, y)``."""
+    if steps_per_call == 1:
+        return lambda: model.train_on_batch(x, y)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    return lambda: model.fit(data, epochs=1, steps_per_epoch=steps_per_call, verbose=0)
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -89,11 +103,12 @@ def run(args: argparse.Namespace) -> dict:
         for jit in args.jit:
             mode = "xla" if jit else "tf.function"
             models, first = {}, {}
+            k = args.steps_per_call
             for v in variants:
-                models[v] = build(model_name, v, jit)
+                models[v] = stepper(build(model_name, v, jit, k), x, y, k)
                 start = time.perf_counter()
                 for _ in range(args.warmup):
-                    models[v].train_on_batch(x, y)
+                    models[v]()
                 first[v] = time.perf_counter() - start
                 print(f"  {model_name:6s} {mode:11s} {v:24s} warm-up {first[v]:7.2f} s", flush=True)
             wall = {v: [] for v in variants}
@@ -101,9 +116,9 @@ def run(args: argparse.Namespace) -> dict:
             for _ in range(args.repeats):
                 for v in variants:
                     w0, c0 = time.perf_counter(), time.process_time()
-                    models[v].train_on_batch(x, y)
-                    wall[v].append(time.perf_counter() - w0)
-                    cpu[v].append(time.process_time() - c0)
+                    models[v]()
+                    wall[v].append((time.perf_counter() - w0) / k)
+                    cpu[v].append((time.process_time() - c0) / k)
             plain = statistics.median(wall["plain"])
             plain_cpu = statistics.median(cpu["plain"])
             for v in variants:
@@ -157,6 +172,9 @@ def main(argv: list[str] | None = None) -> None:
                         choices=[v for v in VARIANTS if v != "plain"])  # fmt: skip
     parser.add_argument("--no-jit", dest="jit", action="store_const", const=[False],
                         default=[False, True], help="only tf.function, no XLA")  # fmt: skip
+    parser.add_argument("--steps-per-call", type=int, default=1,
+                        help="time model.fit over K steps compiled as one loop, per step "
+                        "(default 1: one train_on_batch call per step)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up")
     default_out = Path(__file__).parent / "results" / "penalty_cost.json"
     parser.add_argument("--out", type=Path, default=default_out)
@@ -173,6 +191,7 @@ def main(argv: list[str] | None = None) -> None:
         "batch": args.batch,
         "repeats": args.repeats,
         "warmup": args.warmup,
+        "steps_per_call": args.steps_per_call,
         "penalty_weight": 1e-3,
     }
     out = run(args)
