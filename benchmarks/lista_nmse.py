@@ -216,6 +216,46 @@ def print_summary(settings: dict, T: int) -> None:
                 print(f"  {label:<22}{curve[min(T, len(curve)) - 1]:>22.2f}{curve[-1]:>16.2f}")
 
 
+def summarize(path: Path) -> None:
+    """A Markdown table per setting (NMSE at 16 layers / iterations, after all iterations,
+    training time) and a plot of NMSE against layer / iteration beside ``path`` (``.png``)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    report = json.loads(path.read_text())
+    settings = report["settings"]
+    fig, axes = plt.subplots(1, len(settings), figsize=(6.5 * len(settings), 4.6), squeeze=False)
+    for ax, (name, result) in zip(axes[0], settings.items(), strict=True):
+        T = len(next(iter(result["variants"].values()))["nmse_db_per_layer"])
+        n_it = report["config"]["solver_iterations"]
+        print(
+            f"\n{name}\n\n| method | NMSE at {T} (dB) | after {n_it} iterations (dB) | training |"
+        )
+        print("|---|---:|---:|---:|")
+        for variant, r in result["variants"].items():
+            curve = r["nmse_db_per_layer"]
+            steps = f"≤ {r['max_steps']} steps/stage" if "max_steps" in r else ""
+            print(f"| {variant} | {curve[-1]:.1f} | | {r['train_seconds']:.0f} s {steps} |")
+            ax.plot(range(1, T + 1), curve, "o-", ms=3, label=variant)
+        for key in ("ista", "fista"):
+            for lam, curve in result[key].items():
+                print(f"| {key.upper()} λ = {lam} | {curve[T - 1]:.1f} | {curve[-1]:.1f} | |")
+            best = min(result[key], key=lambda lam, key=key: result[key][lam][-1])
+            curve = result[key][best]
+            style = "--" if key == "ista" else ":"
+            ax.plot(range(1, len(curve) + 1), curve, style, color="gray" if key == "ista" else "k",
+                    label=f"{key.upper()} λ = {best} (best after {len(curve)})")  # fmt: skip
+        ax.set_xscale("log")
+        ax.set(xlabel="layer / iteration", ylabel="NMSE (dB)", title=name)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path.with_suffix(".png"), dpi=110)
+    print(f"\nwrote {path.with_suffix('.png')}")
+
+
 def merge(previous: dict, new: dict) -> dict:
     """``previous`` with ``new``'s variants and solver curves replacing its own, setting by
     setting; ``new``'s command, date, config and time are appended to ``updates``."""
@@ -237,6 +277,12 @@ def merge(previous: dict, new: dict) -> dict:
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="tiny problem and budget: smoke run")
+    parser.add_argument(
+        "--summarize",
+        type=Path,
+        metavar="RESULTS_JSON",
+        help="run nothing: print Markdown tables of a results file and plot it beside it",
+    )
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, help="default: all")
     parser.add_argument("--max-steps", type=int, help="most Adam steps per stage (default 4000)")
     parser.add_argument(
@@ -263,6 +309,9 @@ def main(argv=None):
     )
     parser.add_argument("--out", type=Path, help="default: results/lista_nmse.json")
     args = parser.parse_args(argv)
+    if args.summarize:
+        summarize(args.summarize)
+        return
     cfg = Config(**(QUICK if args.quick else {}))
     if args.variants:
         cfg.variants = tuple(args.variants)
