@@ -247,13 +247,15 @@ register(
         builder=models.irevnet_mnist,
         dataset="fashion_mnist",
         datasets=_MNIST_FAMILY,
-        # Without augmentation and dropout it overfits: 96.6 % train, 91.3 % test at epoch 11
-        # of 15 (measured here), below the 93 % the entry is meant to reach.
-        recipe=_LENET_RECIPE.replace(augment=True),
-        description="injective i-RevNet: ψ, 4 blocks at 14×14×32, 4 at 7×7×128 (dropout 0.1 "
-        "in the bottlenecks); exact inverse",
+        # Measured here on Fashion-MNIST: without augmentation it overfits (96.6 % train, 91.3 %
+        # test at epoch 11 of 15); ±2-pixel shifts plus dropout 0.1 underfit (91.2 %); full-width
+        # bottlenecks (ratio 1) with shifts reached 92.6 % after 15 epochs, still rising, hence
+        # the longer schedule.
+        recipe=_LENET_RECIPE.replace(augment=True, epochs=30),
+        description="injective i-RevNet: ψ, 4 blocks at 14×14×32, 4 at 7×7×128 (full-width "
+        "bottlenecks); exact inverse",
         reference="Jacobsen, Smeulders & Oyallon 2018 (a small MNIST-family configuration)",
-        config={"dropout": 0.1},
+        config={"bottleneck_ratio": 1},
     )
 )
 register(
