@@ -234,12 +234,15 @@ def summarize(path: Path) -> None:
             f"\n{name}\n\n| method | NMSE at {T} (dB) | after {n_it} iterations (dB) | training |"
         )
         print("|---|---:|---:|---:|")
-        for variant, r in result["variants"].items():
+        # In VARIANTS order, one colour per variant, whatever order the runs added them in.
+        for variant in [v for v in VARIANTS if v in result["variants"]]:
+            r = result["variants"][variant]
             curve = r["nmse_db_per_layer"]
             limit = r.get("max_steps") or report["config"].get("steps_by_variant", {}).get(variant)
             steps = f"≤ {limit} steps/stage" if limit else ""
             print(f"| {variant} | {curve[-1]:.1f} | | {r['train_seconds']:.0f} s {steps} |")
-            ax.plot(range(1, T + 1), curve, "o-", ms=3, label=variant)
+            ax.plot(range(1, T + 1), curve, "o-", ms=3, label=variant,
+                    color=f"C{VARIANTS.index(variant)}")  # fmt: skip
         for key in ("ista", "fista"):
             for lam, curve in result[key].items():
                 print(f"| {key.upper()} λ = {lam} | {curve[T - 1]:.1f} | {curve[-1]:.1f} | |")
