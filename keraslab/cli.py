@@ -183,7 +183,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 #: Examples in a synthetic problem's fixed test set, and the λ of the ISTA/FISTA baselines
 #: reported next to a sparse coder (the LISTA papers' λ; ISTA plateaus near it).
-SPARSE_TEST_EXAMPLES = 1000
+SPARSE_TEST_EXAMPLES = SPARSE_VALIDATION_EXAMPLES = 1000
 BASELINE_LAMBDA = 0.1
 
 
@@ -244,10 +244,10 @@ def _train_sparse_coder(args: argparse.Namespace, entry: Any) -> int:
     command = "keraslab " + " ".join(shlex.quote(a) for a in args.argv)
     result = training.fit_sparse_coder(
         network,
-        problem,
+        problem.dataset(schedule.batch_size, seed=data.PROBLEM_SEEDS["train"] + args.seed),
+        problem.sample(SPARSE_VALIDATION_EXAMPLES, seed=data.PROBLEM_SEEDS["validation"]),
         schedule=schedule,
         out_dir=out,
-        seed=args.seed,
         overwrite=args.overwrite,
         extra_run_info={
             "zoo_name": args.name,

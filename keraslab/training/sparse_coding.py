@@ -328,39 +328,35 @@ WEIGHTS_PATH = ("checkpoints", "last.weights.h5")
 
 def fit_sparse_coder(
     model: keras.Model,
-    problem: Any,
+    train_data: Any,
+    validation: tuple[np.ndarray, np.ndarray],
     *,
     schedule: StagewiseSchedule | None = None,
     out_dir: str | os.PathLike,
-    seed: int = 0,
-    validation_size: int = 1000,
     overwrite: bool = False,
     extra_run_info: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> SparseCodingTraining:
-    """Stage-wise training of ``model`` on a synthetic problem, written out as a run.
+    """Stage-wise training of ``model`` (:func:`train_stagewise`), written out as a run.
 
-    Trains with :func:`train_stagewise` on fresh batches of
-    ``problem.dataset(schedule.batch_size, seed=PROBLEM_SEEDS["train"] + seed)``, keeping the
-    weights best on ``problem.sample(validation_size, PROBLEM_SEEDS["validation"])``; then
-    writes ``out_dir/checkpoints/last.weights.h5`` and ``out_dir/run.json`` (schedule, the
+    Writes ``out_dir/checkpoints/last.weights.h5`` and ``out_dir/run.json`` (schedule, the
     per-stage log, NMSE per layer, wall time, machine), each atomically, so an interrupted run
     leaves no half-written file. A run takes minutes, so it restarts rather than resumes.
 
     Args:
         model: a :func:`keraslab.models.lista` network built with ``return_all=True``.
-        problem: a :class:`keraslab.data.SparseCodingProblem` (its ``A`` must be the one the
-            network was built from).
+        train_data: ``(x, z)`` batches, e.g. ``problem.dataset(schedule.batch_size, seed=…)``
+            of a :class:`keraslab.data.SparseCodingProblem` (``keraslab train`` uses
+            ``seed = PROBLEM_SEEDS["train"] + --seed``).
+        validation: ``(x, z)`` arrays each stage keeps the best weights on.
         schedule: rates, step limits and batch size (default :class:`StagewiseSchedule`).
         out_dir: where the weights and ``run.json`` go.
-        seed: offsets the training stream's seed; the validation set is fixed.
         overwrite: replace a finished run in ``out_dir``.
         extra_run_info: merged into ``run.json``.
 
     Raises:
         KeraslabError: ``out_dir`` holds a finished run and ``overwrite`` is false.
     """
-    from keraslab.data.synthetic import PROBLEM_SEEDS
     from keraslab.training.callbacks import _atomic_write_text
     from keraslab.training.fit import machine_description
 
@@ -374,9 +370,7 @@ def fit_sparse_coder(
     weights = out.joinpath(*WEIGHTS_PATH)
     weights.parent.mkdir(parents=True, exist_ok=True)
     (out / "run.json").unlink(missing_ok=True)
-    validation = problem.sample(validation_size, seed=PROBLEM_SEEDS["validation"])
-    stream = problem.dataset(schedule.batch_size, seed=PROBLEM_SEEDS["train"] + seed)
-    result = train_stagewise(model, stream, validation, schedule=schedule, progress=progress)
+    result = train_stagewise(model, train_data, validation, schedule=schedule, progress=progress)
     # Keras only writes files whose names end in .weights.h5, hence the prefix, not a suffix.
     tmp = weights.with_name(f".tmp-{os.getpid()}-{weights.name}")
     model.save_weights(tmp)

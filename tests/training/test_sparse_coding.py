@@ -84,8 +84,9 @@ def test_networks_it_cannot_train_are_refused(problem):
 def test_fit_sparse_coder_writes_weights_and_run_record_and_refuses_to_overwrite(problem, tmp_path):
     model = lista(problem.A, T=2, variant="lista_cpss", lam=0.1, return_all=True)
     schedule = FAST.replace(batch_size=16)
+    train, validation = problem.dataset(16, seed=3), problem.sample(128, seed=1)
     result = fit_sparse_coder(
-        model, problem, schedule=schedule, out_dir=tmp_path, validation_size=128,
+        model, train, validation, schedule=schedule, out_dir=tmp_path,
         extra_run_info={"note": "test"}, progress=False,
     )  # fmt: skip
     run = json.loads((tmp_path / "run.json").read_text())
@@ -98,7 +99,7 @@ def test_fit_sparse_coder_writes_weights_and_run_record_and_refuses_to_overwrite
     x, _ = problem.sample(8, seed=5)
     np.testing.assert_array_equal(np.asarray(fresh(x)[-1]), np.asarray(model(x)[-1]))
     with pytest.raises(KeraslabError, match="already holds a finished run.*overwrite"):
-        fit_sparse_coder(model, problem, schedule=schedule, out_dir=tmp_path, progress=False)
+        fit_sparse_coder(model, train, validation, out_dir=tmp_path, progress=False)
 
 
 def test_schedule_replace_keeps_unset_values_and_validates():
