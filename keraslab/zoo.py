@@ -248,14 +248,14 @@ register(
         dataset="fashion_mnist",
         datasets=_MNIST_FAMILY,
         # Measured here on Fashion-MNIST: without augmentation it overfits (96.6 % train, 91.3 %
-        # test at epoch 11 of 15); ±2-pixel shifts plus dropout 0.1 underfit (91.2 %); full-width
-        # bottlenecks (ratio 1) with shifts reached 92.6 % after 15 epochs, still rising, hence
-        # the longer schedule.
+        # test at epoch 11 of 15); ±2-pixel shifts plus dropout 0.1 in half-width bottlenecks
+        # underfit (91.2 %); full-width bottlenecks with shifts, 30 epochs, reached 92.99 % at
+        # 96.0 % train accuracy; dropout 0.1 on top closes part of that gap.
         recipe=_LENET_RECIPE.replace(augment=True, epochs=30),
         description="injective i-RevNet: ψ, 4 blocks at 14×14×32, 4 at 7×7×128 (full-width "
-        "bottlenecks); exact inverse",
+        "bottlenecks, dropout 0.1); exact inverse",
         reference="Jacobsen, Smeulders & Oyallon 2018 (a small MNIST-family configuration)",
-        config={"bottleneck_ratio": 1},
+        config={"bottleneck_ratio": 1, "dropout": 0.1},
     )
 )
 register(

@@ -61,6 +61,7 @@ def test_shipped_irevnet_inverts_its_features_in_keras_and_through_tf_serving_si
     record = MANIFEST["irevnet_mnist"]
     assert {"features", "inverse", "serving_default"} <= set(record["signatures"])
     assert record["dataset"] == "fashion_mnist" and record["metrics"]["test_examples"] == 10_000
+    assert record["metrics"]["test_accuracy"] >= 0.93  # issue 4's bar
     pixels = data.load_arrays("fashion_mnist_sample", "test").images[:32]
     spec = data.get_spec(record["dataset"])
     pre = export.Preprocessing(spec.mean, spec.std)
