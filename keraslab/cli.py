@@ -190,13 +190,11 @@ BASELINE_LAMBDA = 0.1
 def _evaluate_sparse_coder(model: Any, dataset: str) -> dict[str, Any]:
     """NMSE (dB) of every layer on the problem's fixed test set, with ISTA and FISTA at as many
     iterations as the network has layers and at 1000 iterations for comparison."""
-    from keraslab import data, layers, models
+    from keraslab import data, layers, models, training
 
     problem = data.get_problem(dataset)
     x, z = problem.sample(SPARSE_TEST_EXAMPLES, seed=data.PROBLEM_SEEDS["test"])
-    outputs = model(x, training=False)
-    outputs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
-    per_layer = [float(models.nmse_db(e, z)) for e in outputs]
+    per_layer = training.per_layer_nmse(model, x, z)
     baselines = {}
     for iterations in (len(per_layer), 1000):
         for solver in (layers.ISTA, layers.FISTA):
@@ -224,6 +222,8 @@ def _train_sparse_coder(args: argparse.Namespace, entry: Any) -> int:
             ("--limit", args.limit),
             ("--robustness", args.robustness),
             ("--data-dir", args.data_dir),
+            # XLA is the schedule's choice (StagewiseSchedule.jit_compile), not a flag.
+            ("--jit", args.jit),
         )
         if value
     ]

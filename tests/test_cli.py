@@ -42,6 +42,12 @@ def test_data_info_reports_the_embedded_sample(capsys):
         (["evaluate", "lenet", "--weights", "nope.weights.h5"], "does not exist"),
         (["train", "lenet", "--penalty", "jacobain:0.1"], "unknown penalty 'jacobain'"),
         (["train", "lenet", "--penalty", "jacobian:-1"], "jacobian"),
+        (["train", "alista16", "--jit"], "--jit does not apply"),
+        (
+            ["train", "alista16", "--epochs", "3", "--penalty", "jacobian:1"],
+            "--epochs, --penalty does not apply",
+        ),  # fmt: skip
+        (["train", "lenet", "--max-steps", "5"], "--max-steps applies to sparse coders"),
     ],
 )
 def test_user_errors_print_one_line(args, message, capsys):

@@ -182,28 +182,50 @@ def verify(
         feeds[sig] = dict(inp)
         expected[sig] = dict(out)
 
-    report, outputs = run_in_tensorflow_only_process(path, feeds)
-    if report["keraslab_modules"]:
-        raise ExportVerificationError(f"{path} needed keraslab to load; TF Serving cannot do that")
+    report, outputs = _run_without_keraslab(path, feeds)
     sigs = report["signatures"]
-    default = sigs.get("serving_default")
-    if default is None:
-        raise ExportVerificationError(f"{path} has no serving_default signature: {sorted(sigs)}")
-    image_spec = default["inputs"].get(SERVING_INPUT)
-    if image_spec is None or image_spec["dtype"] != "uint8" or image_spec["shape"][0] is not None:
-        raise ExportVerificationError(
-            f"serving_default input {SERVING_INPUT!r} must be uint8 with a dynamic batch, "
-            f"got {default['inputs']}"
-        )
-    missing = set(SERVING_OUTPUTS) - set(default["outputs"])
-    if missing:
-        raise ExportVerificationError(f"serving_default lacks outputs {sorted(missing)}")
+    _check_signature(path, sigs, "serving_default", SERVING_INPUT, "uint8", SERVING_OUTPUTS)
     for sig in meta.get("signatures", {}):
         if sig not in sigs:
             raise ExportVerificationError(f"signature {sig!r} recorded in keraslab.json is missing")
 
     diffs = _compare(expected, outputs, atol, rtol)
     return VerificationReport(path, sigs, diffs, report["keraslab_modules"])
+
+
+def _run_without_keraslab(
+    path: Path, feeds: Mapping[str, Mapping[str, np.ndarray]]
+) -> tuple[dict[str, Any], dict[str, dict[str, np.ndarray]]]:
+    report, outputs = run_in_tensorflow_only_process(path, feeds)
+    if report["keraslab_modules"]:
+        raise ExportVerificationError(f"{path} needed keraslab to load; TF Serving cannot do that")
+    return report, outputs
+
+
+def _check_signature(
+    path: Path,
+    signatures: Mapping[str, Any],
+    signature: str,
+    input_name: str,
+    dtype: str,
+    outputs: Any,
+) -> None:
+    """``signature`` exists, takes ``input_name`` of ``dtype`` with a dynamic batch, and returns
+    at least ``outputs``; TF Serving clients rely on exactly these."""
+    found = signatures.get(signature)
+    if found is None:
+        raise ExportVerificationError(
+            f"{path} has no {signature!r} signature: {sorted(signatures)}"
+        )
+    spec = found["inputs"].get(input_name)
+    if spec is None or spec["dtype"] != dtype or spec["shape"][0] is not None:
+        raise ExportVerificationError(
+            f"{signature} input {input_name!r} must be {dtype} with a dynamic batch, "
+            f"got {found['inputs']}"
+        )
+    missing = set(outputs) - set(found["outputs"])
+    if missing:
+        raise ExportVerificationError(f"{signature} lacks outputs {sorted(missing)}")
 
 
 def _compare(
@@ -277,22 +299,10 @@ def verify_sparse_coder(
     code = np.asarray(out[-1] if isinstance(out, (list, tuple)) else out, np.float32)
     want = {"code": code, "reconstruction": code @ A.T}
     feeds = {sig: {SIGNAL_INPUT: signals} for sig in ("serving_default", "sparse_code")}
-    report, outputs = run_in_tensorflow_only_process(path, feeds)
-    if report["keraslab_modules"]:
-        raise ExportVerificationError(f"{path} needed keraslab to load; TF Serving cannot do that")
+    report, outputs = _run_without_keraslab(path, feeds)
     sigs = report["signatures"]
     for sig in feeds:
-        if sig not in sigs:
-            raise ExportVerificationError(f"{path} has no {sig!r} signature: {sorted(sigs)}")
-        spec = sigs[sig]["inputs"].get(SIGNAL_INPUT)
-        if spec is None or spec["dtype"] != "float32" or spec["shape"][0] is not None:
-            raise ExportVerificationError(
-                f"{sig} input {SIGNAL_INPUT!r} must be float32 with a dynamic batch, got "
-                f"{sigs[sig]['inputs']}"
-            )
-        missing = set(CODE_OUTPUTS) - set(sigs[sig]["outputs"])
-        if missing:
-            raise ExportVerificationError(f"{sig} lacks outputs {sorted(missing)}")
+        _check_signature(path, sigs, sig, SIGNAL_INPUT, "float32", CODE_OUTPUTS)
     diffs = _compare({sig: want for sig in feeds}, outputs, atol, rtol)
     return VerificationReport(path, sigs, diffs, report["keraslab_modules"])
 

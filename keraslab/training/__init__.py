@@ -45,6 +45,7 @@ from keraslab.training.sparse_coding import (
     SparseCodingTraining,
     StagewiseSchedule,
     fit_sparse_coder,
+    per_layer_nmse,
     train_end_to_end,
     train_stagewise,
 )
@@ -86,6 +87,7 @@ __all__ = [
     "learning_rate_schedule",
     "machine_description",
     "parse_penalty",
+    "per_layer_nmse",
     "record_run_info",
     "semi_supervised",
     "train_end_to_end",

@@ -44,6 +44,7 @@ __all__ = [
     "SparseCodingTraining",
     "StagewiseSchedule",
     "fit_sparse_coder",
+    "per_layer_nmse",
     "train_end_to_end",
     "train_stagewise",
 ]
@@ -125,8 +126,10 @@ def _cell(model: keras.Model, t: int) -> keras.layers.Layer:
     return model.get_layer("lista_cell" if "lista_cell" in names else f"layer_{t}")
 
 
-def _per_layer_nmse(model: keras.Model, x: np.ndarray, z: np.ndarray) -> list[float]:
-    outputs = model(x)
+def per_layer_nmse(model: keras.Model, x: np.ndarray, z: np.ndarray) -> list[float]:
+    """NMSE(ẑ_t, z) = 10 log₁₀(‖ẑ_t − z‖² / ‖z‖²) in dB of every layer's estimate ẑ_t (one value
+    when the network returns only its last layer), evaluated in inference mode."""
+    outputs = model(x, training=False)
     outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
     return [float(nmse_db(z_hat, z)) for z_hat in outputs]
 
@@ -216,7 +219,7 @@ def _start(model: keras.Model, train_data: Any, validation: tuple[np.ndarray, np
         stream = iter(train_data.repeat())
     else:
         stream = iter(train_data)
-    return x_val, z_val, stream, _per_layer_nmse(model, x_val, z_val)
+    return x_val, z_val, stream, per_layer_nmse(model, x_val, z_val)
 
 
 def train_stagewise(
@@ -278,7 +281,7 @@ def train_stagewise(
                     bar.set_postfix(layer=t, val_nmse_db=f"{record['val_nmse_db']:.1f}")
                 bar.update(1)
     seconds = time.perf_counter() - start
-    return SparseCodingTraining(_per_layer_nmse(model, x_val, z_val), initial, log, seconds)
+    return SparseCodingTraining(per_layer_nmse(model, x_val, z_val), initial, log, seconds)
 
 
 def train_end_to_end(
@@ -318,7 +321,7 @@ def train_end_to_end(
         bar.update(1)
     seconds = time.perf_counter() - start
     log = [{"layer": T, "stage": "end_to_end", "learning_rate": schedule.learning_rate, **record}]
-    return SparseCodingTraining(_per_layer_nmse(model, x_val, z_val), initial, log, seconds)
+    return SparseCodingTraining(per_layer_nmse(model, x_val, z_val), initial, log, seconds)
 
 
 #: Where :func:`fit_sparse_coder` keeps the trained weights inside its output directory (the
