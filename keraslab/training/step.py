@@ -16,6 +16,7 @@ import keras
 import tensorflow as tf
 
 from keraslab.training.penalties import Penalty
+from keraslab.training.second_order import skip_zero_second_derivatives
 
 
 def _replicas() -> int:
@@ -91,7 +92,10 @@ class TrainingModel(keras.Model):
             )
             scaled_loss = self.optimizer.scale_loss(loss)
         variables = self.trainable_variables
-        gradients = tape.gradient(scaled_loss, variables)
+        # Penalties on input derivatives make this a double backprop; ReLU and max-pooling
+        # contribute only zeros to its second-order part (see keraslab.training.second_order).
+        with skip_zero_second_derivatives():
+            gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
 
