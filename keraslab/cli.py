@@ -76,14 +76,14 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_network(args: argparse.Namespace, dataset: str) -> Any:
+def _load_network(args: argparse.Namespace, dataset: str, directory: str | None = None) -> Any:
     from keraslab import zoo
 
     if getattr(args, "run", None):
         args.weights = str(Path(args.run) / "checkpoints" / "last.weights.h5")
     if args.weights:
         return zoo.load_weights(zoo.build(args.name, dataset=dataset), args.weights)
-    return zoo.load(args.name)
+    return zoo.load(args.name, directory=directory)
 
 
 #: FGSM attack sizes of ``--robustness``, in raw pixel units (grey levels / 255).
@@ -268,12 +268,33 @@ def _train_sparse_coder(args: argparse.Namespace, entry: Any) -> int:
     return 0
 
 
+def _check_recordable(args: argparse.Namespace, entry: Any, record: Any, dataset: str) -> None:
+    """Only the shipped weights of a classifier, on the dataset they were measured on, may add
+    metrics to their manifest record."""
+    from keraslab import zoo
+
+    if entry.task != "classification":
+        problem = f"{args.name} is a sparse coder; its record comes from `keraslab export`"
+    elif args.weights:
+        problem = "--record measures the shipped weights: drop --weights"
+    elif record is None:
+        problem = f"no {args.name} is shipped in {args.base_dir or zoo.savedmodels_dir()}"
+    elif record["dataset"] != dataset:
+        problem = f"the shipped {args.name} was measured on {record['dataset']}, not {dataset}"
+    else:
+        return
+    raise ValueError(f"cannot --record: {problem}")
+
+
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from keraslab import data, zoo
 
     entry = zoo.get(args.name)
     dataset = args.dataset or entry.dataset
-    model = _load_network(args, dataset)
+    record = zoo.manifest(args.base_dir).get("models", {}).get(args.name)
+    if args.record:
+        _check_recordable(args, entry, record, dataset)
+    model = _load_network(args, dataset, directory=args.base_dir)
     if entry.task == "sparse_coding":
         metrics = _evaluate_sparse_coder(model, dataset)
         print(json.dumps({"model": args.name, "dataset": dataset, **metrics}, indent=1))
@@ -281,6 +302,21 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     test = data.load(dataset, "test", batch_size=512, shuffle=False, data_dir=args.data_dir)
     metrics = _evaluate(model, test, robustness=args.robustness, spec=data.get_spec(dataset))
     print(json.dumps({"model": args.name, "dataset": dataset, **metrics}, indent=1))
+    if args.record:
+        shipped = record["metrics"]["test_accuracy"]
+        if abs(metrics["test_accuracy"] - shipped) > 1e-4:
+            raise ValueError(
+                f"the shipped {args.name} now scores {metrics['test_accuracy']:.4f}, its record "
+                f"says {shipped:.4f}: the weights and the manifest disagree; nothing recorded"
+            )
+        new = {k: v for k, v in metrics.items() if k not in record["metrics"]}
+        record = {
+            **record,
+            "metrics": {**record["metrics"], **new},
+            "evaluate_command": "keraslab " + " ".join(shlex.quote(a) for a in args.argv),
+        }
+        path = zoo.update_manifest(args.name, record, directory=args.base_dir)
+        print(f"recorded {', '.join(new) or 'nothing new'} for {args.name} in {path}")
     return 0
 
 
@@ -562,6 +598,15 @@ def build_parser() -> argparse.ArgumentParser:
     common(ev)
     ev.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
     ev.add_argument("--robustness", action="store_true", help=robustness_help)
+    ev.add_argument(
+        "--record",
+        action="store_true",
+        help="add the metrics not yet in the shipped model's manifest record to it (e.g. the "
+        "robustness of a model shipped without it)",
+    )
+    ev.add_argument(
+        "--base-dir", help="directory of shipped models (default: savedmodels/); with --record"
+    )
     ev.set_defaults(func=_cmd_evaluate)
 
     pr = sub.add_parser("predict", help="classify image files (PNG/JPEG or .npy raw pixels)")

@@ -66,6 +66,19 @@ def test_cli_train_evaluate_export(tmp_path, capsys):
     trained = zoo.build("small_cnn", dataset="fashion_mnist_sample")
     trained.load_weights(weights)
     np.testing.assert_allclose(zoo.load("small_cnn", directory=base)(x), trained(x), rtol=1e-6)
+    # Robustness measured later joins the shipped record, with the command that measured it;
+    # what was already recorded stays as it was.
+    argv = ["evaluate", "small_cnn", *args, "--base-dir", base, "--robustness", "--record"]
+    assert main(argv) == 0
+    assert (
+        "recorded jacobian_frobenius_mean, fgsm_accuracy for small_cnn" in capsys.readouterr().out
+    )
+    updated = zoo.manifest(base)["models"]["small_cnn"]
+    assert {k: updated["metrics"][k] for k in record["test"]} == record["test"]
+    assert set(updated["metrics"]["fgsm_accuracy"]) == {"0.02", "0.05", "0.1"}
+    assert updated["evaluate_command"].startswith("keraslab evaluate small_cnn")
+    assert main([*argv[:-2], "--weights", weights, "--record"]) == 2
+    assert "cannot --record: --record measures the shipped weights" in capsys.readouterr().err
     # A second export with the same explicit version is refused, and the first one is kept.
     argv = ["export", "small_cnn", *args, "--weights", weights, "--base-dir", base]
     assert main([*argv, "--version", "1", "--no-verify"]) == 2
