@@ -104,3 +104,29 @@ def test_shipped_alista_serves_its_codes_at_the_measured_nmse():
     path = zoo.savedmodels_dir() / record["savedmodel"]
     np.testing.assert_array_equal(np.load(path / "assets.extra" / "dictionary.npy"), problem.A)
     export.verify_sparse_coder(path, model, x[:64])  # raises on any difference
+
+
+@pytest.mark.parametrize("name", ["lenet_jacobian", "lenet_invariance"])
+def test_regularized_cnns_ship_with_their_robustness_next_to_the_baseline(name):
+    """Issue 6: each regularized CNN is trained on the full Fashion-MNIST with its zoo penalty
+    and shipped with clean accuracy, mean ‖J_f‖_F on the test set and FGSM accuracy at stated ε,
+    measured the same way as for the unregularized `lenet`."""
+    record, baseline = MANIFEST[name], MANIFEST["lenet"]
+    assert record["dataset"] == "fashion_mnist" and record["metrics"]["test_examples"] == 10_000
+    assert record["recipe"]["penalties"] == list(zoo.get(name).recipe.penalties)
+    assert record["recipe"]["epochs"] == baseline["recipe"]["epochs"]
+    assert record["train_command"] == f"keraslab train {name} --robustness"
+    for metrics in (record["metrics"], baseline["metrics"]):
+        assert set(metrics["fgsm_accuracy"]) == {"0.02", "0.05", "0.1"}
+        assert metrics["jacobian_frobenius_mean"] > 0
+        assert metrics["test_accuracy"] >= 0.9
+    # Both penalties leave a smoother network than the baseline (smaller mean ‖J_f‖_F) ...
+    assert (
+        record["metrics"]["jacobian_frobenius_mean"]
+        < baseline["metrics"]["jacobian_frobenius_mean"]
+    )
+    # ... but only the Jacobian penalty buys FGSM robustness, at every ε; the invariance penalty
+    # (shifts, rotations, elastic deformations) does not (measured: README's zoo table).
+    if name == "lenet_jacobian":
+        for eps, accuracy in record["metrics"]["fgsm_accuracy"].items():
+            assert accuracy > baseline["metrics"]["fgsm_accuracy"][eps]
