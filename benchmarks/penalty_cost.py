@@ -8,14 +8,16 @@ recorded), the variants of a model are timed **interleaved**, one step each per 
 ``--repeats`` rounds, so a busy neighbour slows them all alike; the ratio is of medians, within
 one model and one compilation mode.
 
-With ``--steps-per-call K`` each timed call is instead ``model.fit`` over ``K`` steps compiled as
-one loop (``steps_per_execution=K``), and the time is divided by ``K``: the per-step cost of a
-real training run, without the Python overhead of one ``train_on_batch`` call per step — the
-fair figure to compare with the PyTorch reference's Python loop (``penalty_cost_torch.py``).
+With ``--steps-per-call K`` (or per model, ``lenet=20 mlp=300``) each timed call is instead
+``model.fit`` over ``K`` steps compiled as one loop (``steps_per_execution=K``), and the time is
+divided by ``K``: the per-step cost of a real training run, without the Python overhead of one
+``train_on_batch`` call per step — the fair figure to compare with the PyTorch reference's
+Python loop (``penalty_cost_torch.py``). Wall and CPU time are both recorded; on a shared
+machine the CPU-time ratio is the steadier one.
 
 Targets (issue 6): one-projection Jacobian ≤ 2× the plain step, exact Jacobian (10 classes) ≤ 4×.
 
-    python benchmarks/penalty_cost.py            # full run, a few minutes on 2 cores
+    python benchmarks/penalty_cost.py --steps-per-call lenet=20 mlp=300   # the recorded run
     python benchmarks/penalty_cost.py --quick    # 3 repeats, 1 warm-up: a smoke run
 """
 
@@ -53,7 +55,12 @@ VARIANTS = {
     "input_gradient": ("input_gradient", {}),
     "invariance_3T": ("invariance", {}),
     "reconstruction": ("reconstruction", {}),
+    # TensorFlow's stock second derivatives (zeros sent back through the forward pass), to
+    # measure what TrainingModel's skip_zero_second_derivatives saves; not run by default.
+    "jacobian_projection_1_stock": ("jacobian_projection", {"projections": 1}),
+    "jacobian_exact_stock": ("jacobian", {}),
 }
+ABLATIONS = ("jacobian_projection_1_stock", "jacobian_exact_stock")
 TARGETS = {"jacobian_projection_1": 2.0, "jacobian_exact": 4.0}
 
 
@@ -72,7 +79,9 @@ def build(model_name: str, variant: str, jit: bool, steps_per_call: int = 1) -> 
     keras.utils.set_random_seed(0)
     spec = VARIANTS[variant]
     penalties = [] if spec is None else [get_penalty(spec[0], 1e-3, **spec[1])]
-    model = TrainingModel(MODELS[model_name](), penalties)
+    model = TrainingModel(
+        MODELS[model_name](), penalties, skip_zero_second_derivatives=variant not in ABLATIONS
+    )
     model.compile(
         optimizer=keras.optimizers.SGD(0.01),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -103,7 +112,7 @@ def run(args: argparse.Namespace) -> dict:
         for jit in args.jit:
             mode = "xla" if jit else "tf.function"
             models, first = {}, {}
-            k = args.steps_per_call
+            k = args.steps_per_call.get(model_name, args.steps_per_call.get("*", 1))
             for v in variants:
                 models[v] = stepper(build(model_name, v, jit, k), x, y, k)
                 start = time.perf_counter()
@@ -130,6 +139,8 @@ def run(args: argparse.Namespace) -> dict:
                     "median_step_s": med,
                     "ratio_to_plain": med / plain,
                     "cpu_ratio_to_plain": statistics.median(cpu[v]) / plain_cpu,
+                    "median_cpu_s": statistics.median(cpu[v]),
+                    "steps_per_call": k,
                     "warmup_s": first[v],
                     "step_times_s": wall[v],
                 }
@@ -154,12 +165,62 @@ def table(results: list[dict]) -> str:
             if r is None:
                 cells.append("")
             elif v == "plain":
-                cells.append(f"{1000 * r['median_step_s']:.1f} ms")
+                cells.append(
+                    f"{1000 * r['median_step_s']:.1f} ms (CPU {1000 * r['median_cpu_s']:.1f} ms)"
+                )
             else:
                 mark = "" if "meets_target" not in r else (" ✓" if r["meets_target"] else " ✗")
-                cells.append(f"{r['ratio_to_plain']:.2f}×{mark}")
+                cells.append(f"{r['ratio_to_plain']:.2f}×{mark} ({r['cpu_ratio_to_plain']:.2f}×)")
         lines.append(f"| {v} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def plot(path: Path, torch_path: Path | None) -> Path:
+    """Per-step time of every variant, one panel per model, keraslab (tf.function, XLA) next to
+    the PyTorch reference when its results exist; log scale, since the exact Jacobian is an order
+    of magnitude above the rest. Written beside ``path`` as ``.png``."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = json.loads(path.read_text())["results"]
+    series = {}
+    for r in rows:
+        series.setdefault(f"keraslab {r['mode']}", {})[(r["model"], r["variant"])] = r
+    if torch_path is not None and torch_path.exists():
+        for r in json.loads(torch_path.read_text())["results"]:
+            series.setdefault("PyTorch reference", {})[(r["model"], r["variant"])] = r
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    variants = list(dict.fromkeys(r["variant"] for r in rows))
+    fig, axes = plt.subplots(1, len(models), figsize=(7.5 * len(models), 4.8), squeeze=False)
+    width = 0.8 / len(series)
+    for ax, model in zip(axes[0], models, strict=True):
+        for i, (label, found) in enumerate(series.items()):
+            xs = [j for j, v in enumerate(variants) if (model, v) in found]
+            ms = [1000 * found[(model, variants[j])]["median_step_s"] for j in xs]
+            ax.bar([j + (i - (len(series) - 1) / 2) * width for j in xs], ms, width, label=label)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xticks(range(len(variants)), variants, rotation=40, ha="right", fontsize=8)
+        ax.set(ylabel="training step (ms, median)", title=f"{model}, batch 64")
+        ax.grid(axis="y", alpha=0.3, which="both")
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    out = path.with_suffix(".png")
+    fig.savefig(out, dpi=110)
+    return out
+
+
+def steps_per_call(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, int]:
+    """``["20"]`` → ``{"*": 20}``; ``["lenet=20", "mlp=300"]`` → per model."""
+    out = {}
+    for item in items:
+        model, _, k = item.rpartition("=")
+        if model and model not in MODELS or not k.isdigit() or int(k) < 1:
+            parser.error(f"--steps-per-call takes K or MODEL=K with K >= 1, got {item!r}")
+        out[model or "*"] = int(k)
+    return out
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -168,17 +229,26 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--variants", nargs="+", default=[v for v in VARIANTS if v != "plain"],
+    parser.add_argument("--variants", nargs="+",
+                        default=[v for v in VARIANTS if v != "plain" and v not in ABLATIONS],
                         choices=[v for v in VARIANTS if v != "plain"])  # fmt: skip
     parser.add_argument("--no-jit", dest="jit", action="store_const", const=[False],
                         default=[False, True], help="only tf.function, no XLA")  # fmt: skip
-    parser.add_argument("--steps-per-call", type=int, default=1,
-                        help="time model.fit over K steps compiled as one loop, per step "
-                        "(default 1: one train_on_batch call per step)")  # fmt: skip
+    parser.add_argument("--steps-per-call", nargs="+", default=["1"], metavar="[MODEL=]K",
+                        help="time model.fit over K steps compiled as one loop, per step, for "
+                        "every model or per model (default 1: one train_on_batch call per "
+                        "step)")  # fmt: skip
     parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up")
+    parser.add_argument("--plot", action="store_true",
+                        help="run nothing: plot --out (and penalty_cost_torch.json beside it) "
+                        "as per-step times, to a .png beside it")  # fmt: skip
     default_out = Path(__file__).parent / "results" / "penalty_cost.json"
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
+    args.steps_per_call = steps_per_call(parser, args.steps_per_call)
+    if args.plot:
+        print(f"wrote {plot(args.out, args.out.with_name('penalty_cost_torch.json'))}")
+        return
     if args.quick:
         args.repeats, args.warmup = 3, 1
     start = time.time()

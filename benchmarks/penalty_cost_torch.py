@@ -11,7 +11,8 @@ Needs PyTorch (CPU), kept out of keraslab's own environment:
     /tmp/torch-venv/bin/python benchmarks/penalty_cost_torch.py   # results/penalty_cost_torch.json
 
 Timing protocol as in ``penalty_cost.py``: warm-up, then variants interleaved per round, medians,
-ratios within one model.
+ratios within one model; ``--steps-per-call K`` (or ``lenet=20 mlp=300``) times K steps of the
+Python training loop per call, wall and CPU time, divided by K.
 """
 
 from __future__ import annotations
@@ -97,9 +98,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--repeats", type=int, default=9)
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
+    parser.add_argument("--steps-per-call", nargs="+", default=["1"], metavar="[MODEL=]K")
     default_out = Path(__file__).parent / "results" / "penalty_cost_torch.json"
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
+    per_call = {}
+    for item in args.steps_per_call:
+        model, _, k = item.rpartition("=")
+        if model and model not in MODELS or not k.isdigit() or int(k) < 1:
+            parser.error(f"--steps-per-call takes K or MODEL=K with K >= 1, got {item!r}")
+        per_call[model or "*"] = int(k)
     torch.manual_seed(0)
     x = torch.randn(args.batch, 1, 28, 28)
     y = torch.randint(0, 10, (args.batch,))
@@ -118,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
         "load_average_at_start": os.getloadavg(),
         "batch": args.batch,
         "repeats": args.repeats,
+        "steps_per_call": per_call,
         "results": [],
     }
     for model_name, builder in MODELS.items():
@@ -127,20 +136,31 @@ def main(argv: list[str] | None = None) -> None:
             steps[v] = make_step(builder().train(), v)
             for _ in range(args.warmup):
                 steps[v](x, y)
+        k = per_call.get(model_name, per_call.get("*", 1))
         times = {v: [] for v in VARIANTS}
+        cpu = {v: [] for v in VARIANTS}
         for _ in range(args.repeats):
             for v in VARIANTS:
-                t0 = time.perf_counter()
-                steps[v](x, y)
-                times[v].append(time.perf_counter() - t0)
+                t0, c0 = time.perf_counter(), time.process_time()
+                for _ in range(k):
+                    steps[v](x, y)
+                times[v].append((time.perf_counter() - t0) / k)
+                cpu[v].append((time.process_time() - c0) / k)
         plain = statistics.median(times["plain"])
+        plain_cpu = statistics.median(cpu["plain"])
         for v in VARIANTS:
             med = statistics.median(times[v])
             info["results"].append({
                 "model": model_name, "variant": v, "median_step_s": med,
-                "ratio_to_plain": med / plain, "step_times_s": times[v],
+                "ratio_to_plain": med / plain, "median_cpu_s": statistics.median(cpu[v]),
+                "cpu_ratio_to_plain": statistics.median(cpu[v]) / plain_cpu,
+                "steps_per_call": k, "step_times_s": times[v],
             })  # fmt: skip
-            print(f"{model_name:6s} {v:24s} {1000 * med:8.1f} ms  {med / plain:5.2f}×", flush=True)
+            print(
+                f"{model_name:6s} {v:24s} {1000 * med:8.1f} ms  {med / plain:5.2f}× "
+                f"(CPU {statistics.median(cpu[v]) / plain_cpu:5.2f}×)",
+                flush=True,
+            )
     info["load_average_at_end"] = os.getloadavg()
     info["total_s"] = round(time.time() - start, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -15,11 +15,11 @@ their gradient with respect to the weights is a second-order (double backprop) c
 in Drucker & LeCun (1992); the forward-mode products only steer the power iteration and are
 never differentiated.
 
-**Cost** (``benchmarks/penalty_cost.py``, batch 64, ratio to the plain training step): one
-projection 1.6–1.7× on an MLP, 2.1× (XLA) to ~3× (``tf.function``) on LeNet; the exact norm
-costs about C projections (6× MLP, 18–19× LeNet with C = 10). The double backward is most of it:
-TensorFlow back-propagates the (zero) second derivatives of ReLU and max-pooling through the
-whole forward pass as well.
+**Cost** (``benchmarks/penalty_cost.py``, batch 64, wall-time ratio to the plain training
+step, 2 CPU cores): one projection 1.2× (MLP) and 3.2× (LeNet) under ``tf.function``; the exact
+norm costs about C projections (5.6× MLP, 13× LeNet with C = 10). The double backward is most
+of it; :class:`~keraslab.training.step.TrainingModel` computes it without the identically zero
+second derivatives of ReLU and max-pooling (:mod:`keraslab.training.second_order`).
 
 **Which forward pass.** The training step has already computed f(x) in training mode, but not
 on a tape watching x, so the penalties run their own forward pass, in *inference* mode

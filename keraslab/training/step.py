@@ -9,14 +9,15 @@ The wrapped network stays a plain model: that is what gets exported.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
 import keras
 import tensorflow as tf
 
+from keraslab.training import second_order
 from keraslab.training.penalties import Penalty
-from keraslab.training.second_order import skip_zero_second_derivatives
 
 
 def _replicas() -> int:
@@ -32,6 +33,10 @@ class TrainingModel(keras.Model):
     Args:
         network: the model to train (maps inputs to predictions).
         penalties: :class:`~keraslab.training.penalties.Penalty` instances (may be empty).
+        skip_zero_second_derivatives: compute gradients without the identically zero second
+            derivatives of ReLU and max-pooling (:mod:`keraslab.training.second_order`): the
+            same numbers, less work. ``False`` uses TensorFlow's stock gradients (for
+            comparison).
 
     Example:
         >>> from keraslab.models import lenet
@@ -43,7 +48,12 @@ class TrainingModel(keras.Model):
     """
 
     def __init__(
-        self, network: keras.Model, penalties: Sequence[Penalty] = (), **kwargs: Any
+        self,
+        network: keras.Model,
+        penalties: Sequence[Penalty] = (),
+        *,
+        skip_zero_second_derivatives: bool = True,
+        **kwargs: Any,
     ) -> None:
         super().__init__(name=kwargs.pop("name", f"{network.name}_training"), **kwargs)
         penalties = list(penalties)
@@ -58,6 +68,7 @@ class TrainingModel(keras.Model):
             raise ValueError(f"penalty names {sorted(clash)} are taken by Keras metrics; rename")
         self.network = network
         self.penalties = penalties
+        self.skip_zero_second_derivatives = bool(skip_zero_second_derivatives)
         # Mean trackers are model attributes, so Keras tracks them and reports them with the
         # compiled metrics, resets them each epoch and reduces them across replicas.
         self.penalty_trackers = [keras.metrics.Mean(name=p.name) for p in penalties]
@@ -94,7 +105,8 @@ class TrainingModel(keras.Model):
         variables = self.trainable_variables
         # Penalties on input derivatives make this a double backprop; ReLU and max-pooling
         # contribute only zeros to its second-order part (see keraslab.training.second_order).
-        with skip_zero_second_derivatives():
+        skipping = self.skip_zero_second_derivatives
+        with second_order.skip_zero_second_derivatives() if skipping else contextlib.nullcontext():
             gradients = tape.gradient(scaled_loss, variables)
         self.optimizer.apply_gradients(zip(gradients, variables, strict=True))
         return self.compute_metrics(x, y, y_pred, sample_weight=sample_weight)
