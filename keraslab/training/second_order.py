@@ -11,12 +11,14 @@ those activations is zero almost everywhere, e.g. for g = ReluGrad(δ, x) = δ �
 
 TensorFlow's registered gradients return that zero as an explicit ``zeros_like`` tensor, and
 the tape then back-propagates the zeros through the penalty's whole forward pass —
-convolutions and matrix products on zeros, about a third of a one-projection Jacobian step on
-LeNet. :func:`skip_zero_second_derivatives` swaps, while a gradient is being computed (or
-traced, inside ``tf.function``), the gradient functions of those backward ops for ones that
-return TensorFlow's own value for δ and *no gradient* (``None``) for the pattern inputs. The
-gradients are the same numbers; the only visible difference is that a variable reached only
-through such a path gets ``None`` instead of zeros (the biases, for a Jacobian penalty alone).
+convolutions and matrix products on zeros: a fifth of a one-projection Jacobian step on LeNet,
+half of an exact-norm step (the ablation in ``benchmarks/README.md``).
+
+:func:`skip_zero_second_derivatives` swaps, while a gradient is being computed (or traced,
+inside ``tf.function``), the gradient functions of those backward ops for ones that return
+TensorFlow's own value for δ and *no gradient* (``None``) for the pattern inputs. The gradients
+are the same numbers; the only visible difference is that a variable reached only through such
+a path gets ``None`` instead of zeros (the biases, for a Jacobian penalty alone).
 
 The swap goes through TensorFlow's private gradient registry
 (``tensorflow.python.framework.ops._gradient_registry``): the tape looks gradient functions up by
