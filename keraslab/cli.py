@@ -437,11 +437,11 @@ def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: A
     import shutil
 
     from keraslab import zoo
+    from keraslab.files import atomic_path
 
     weights = path.parent / zoo.WEIGHTS_FILE
-    tmp = path.parent / f".tmp-{os.getpid()}-{zoo.WEIGHTS_FILE}"
-    shutil.copyfile(Path(args.run) / "checkpoints" / "last.weights.h5", tmp)
-    os.replace(tmp, weights)
+    with atomic_path(weights) as tmp:
+        shutil.copyfile(Path(args.run) / "checkpoints" / "last.weights.h5", tmp)
     base = Path(args.base_dir)
     record = {
         "dataset": run["dataset"],

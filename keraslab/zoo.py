@@ -34,6 +34,7 @@ from keraslab import models
 from keraslab.data import PROBLEMS, check_images, get_problem, get_spec
 from keraslab.errors import CorruptDataError, DatasetNotFoundError, UnknownNameError
 from keraslab.export.saved_model import Preprocessing
+from keraslab.files import atomic_write_text
 from keraslab.training.recipes import Recipe
 from keraslab.training.sparse_coding import StagewiseSchedule
 
@@ -402,9 +403,7 @@ def update_manifest(
     data.setdefault("models", {})[name] = record
     data["models"] = dict(sorted(data["models"].items()))
     base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".tmp-{os.getpid()}-{MANIFEST}"
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, base / MANIFEST)
+    atomic_write_text(base / MANIFEST, json.dumps(data, indent=1) + "\n")
     return base / MANIFEST
 
 

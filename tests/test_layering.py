@@ -9,14 +9,26 @@ PACKAGE = Path(keraslab.__file__).parent
 # What each part of keraslab may import from keraslab itself.
 ALLOWED = {
     "errors": set(),
+    "files": set(),
     "data": {"errors", "data"},
     "layers": {"layers"},
     "models": {"layers", "models"},
-    "training": {"errors", "layers", "models", "training"},
+    "training": {"errors", "files", "layers", "models", "training"},
     "analysis": {"errors", "layers", "models", "analysis"},
-    "export": {"errors", "export"},
-    "zoo": {"errors", "data", "layers", "models", "training", "export", "zoo"},
-    "cli": {"errors", "data", "layers", "models", "training", "analysis", "export", "zoo", "cli"},
+    "export": {"errors", "files", "export"},
+    "zoo": {"errors", "files", "data", "layers", "models", "training", "export", "zoo"},
+    "cli": {
+        "errors",
+        "files",
+        "data",
+        "layers",
+        "models",
+        "training",
+        "analysis",
+        "export",
+        "zoo",
+        "cli",
+    },  # fmt: skip
 }
 
 

@@ -12,6 +12,8 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from keraslab.files import atomic_write_text
+
 
 def models_config(names: Iterable[str], mount_point: str = "/models") -> str:
     """The ``models.config`` text for TF Serving, one entry per model name (sorted).
@@ -45,9 +47,7 @@ def write_models_config(base_dir: str | os.PathLike, mount_point: str = "/models
         if p.is_dir() and any(v.is_dir() and v.name.isdigit() for v in p.iterdir())
     ]
     path = base / "models.config"
-    tmp = base / f".tmp-{os.getpid()}-models.config"
-    tmp.write_text(models_config(names, mount_point))
-    os.replace(tmp, path)
+    atomic_write_text(path, models_config(names, mount_point))
     return path
 
 

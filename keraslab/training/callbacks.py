@@ -16,11 +16,7 @@ from typing import Any
 
 import keras
 
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from keraslab.files import atomic_path, atomic_write_text
 
 
 def _to_float(value: Any) -> float:
@@ -65,10 +61,8 @@ class AtomicCheckpoint(keras.callbacks.Callback):
 
     def _save(self, name: str) -> None:
         self.directory.mkdir(parents=True, exist_ok=True)
-        final = self.directory / f"{name}.weights.h5"
-        tmp = self.directory / f".tmp-{os.getpid()}-{name}.weights.h5"
-        (self.network or self.model).save_weights(tmp)
-        os.replace(tmp, final)
+        with atomic_path(self.directory / f"{name}.weights.h5") as tmp:
+            (self.network or self.model).save_weights(tmp)
 
     def _monitored(self, logs: dict[str, Any]) -> tuple[str, float, str] | None:
         candidates = [(self.monitor, self.mode), (self.monitor.removeprefix("val_"), self.mode)]
@@ -96,7 +90,7 @@ class AtomicCheckpoint(keras.callbacks.Callback):
         if better:
             self.best = value
             self._save("best")
-            _atomic_write_text(
+            atomic_write_text(
                 self._state_path, json.dumps({"monitor": key, "value": value, "epoch": epoch + 1})
             )
 
@@ -133,7 +127,7 @@ class JsonHistory(keras.callbacks.Callback):
             record[k] = value if math.isfinite(value) else None
         self.records = [r for r in self.records if r["epoch"] < epoch + 1] + [record]
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _atomic_write_text(self.path, json.dumps(self.records, indent=1))
+        atomic_write_text(self.path, json.dumps(self.records, indent=1))
 
 
 class StopOnNaN(keras.callbacks.Callback):

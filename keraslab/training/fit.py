@@ -23,7 +23,8 @@ import keras
 import tensorflow as tf
 
 from keraslab.errors import KeraslabError, TrainingDivergedError
-from keraslab.training.callbacks import StopOnNaN, _atomic_write_text, default_callbacks
+from keraslab.files import atomic_write_text
+from keraslab.training.callbacks import StopOnNaN, default_callbacks
 from keraslab.training.penalties import Penalty, parse_penalty
 from keraslab.training.precompute import check_precompute_allowed, precompute, split_at
 from keraslab.training.recipes import Recipe, build_optimizer
@@ -217,7 +218,7 @@ def fit(
         if precompute_time is not None:
             run["precompute_time_s"] = precompute_time
         run.update(extra_run_info or {})
-        _atomic_write_text(out / "run.json", json.dumps(run, indent=1))
+        atomic_write_text(out / "run.json", json.dumps(run, indent=1))
     return TrainResult(net, model, record, wall, out)
 
 
@@ -227,7 +228,7 @@ def record_run_info(out_dir: str | os.PathLike, **info: Any) -> dict[str, Any]:
     path = Path(out_dir) / "run.json"
     run = json.loads(path.read_text())
     run.update(info)
-    _atomic_write_text(path, json.dumps(run, indent=1))
+    atomic_write_text(path, json.dumps(run, indent=1))
     return run
 
 
@@ -270,7 +271,7 @@ def _check_or_write_run_config(
             )
         return
     out.mkdir(parents=True, exist_ok=True)
-    _atomic_write_text(path, json.dumps(config, indent=1))
+    atomic_write_text(path, json.dumps(config, indent=1))
 
 
 def _smoothed_loss(label_smoothing: float) -> Callable[[Any, Any], Any]:

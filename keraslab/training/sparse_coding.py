@@ -37,6 +37,7 @@ import numpy as np
 import tensorflow as tf
 
 from keraslab.errors import InputSpecError, KeraslabError
+from keraslab.files import atomic_path, atomic_write_text
 from keraslab.models.lista import nmse_db
 
 __all__ = [
@@ -360,7 +361,6 @@ def fit_sparse_coder(
     Raises:
         KeraslabError: ``out_dir`` holds a finished run and ``overwrite`` is false.
     """
-    from keraslab.training.callbacks import _atomic_write_text
     from keraslab.training.fit import machine_description
 
     schedule = schedule or StagewiseSchedule()
@@ -374,10 +374,8 @@ def fit_sparse_coder(
     weights.parent.mkdir(parents=True, exist_ok=True)
     (out / "run.json").unlink(missing_ok=True)
     result = train_stagewise(model, train_data, validation, schedule=schedule, progress=progress)
-    # Keras only writes files whose names end in .weights.h5, hence the prefix, not a suffix.
-    tmp = weights.with_name(f".tmp-{os.getpid()}-{weights.name}")
-    model.save_weights(tmp)
-    os.replace(tmp, weights)
+    with atomic_path(weights) as tmp:
+        model.save_weights(tmp)
     run = {
         "recipe": schedule.to_dict(),
         "network": model.name,
@@ -387,5 +385,5 @@ def fit_sparse_coder(
         "machine": machine_description(),
         **(extra_run_info or {}),
     }
-    _atomic_write_text(out / "run.json", json.dumps(run, indent=1))
+    atomic_write_text(out / "run.json", json.dumps(run, indent=1))
     return result
