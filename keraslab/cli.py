@@ -116,7 +116,29 @@ def _evaluate(
         metrics["fgsm_accuracy"] = {
             f"{eps:g}": curve.at(eps) for eps in ROBUSTNESS_EPSILONS
         }  # fmt: skip
+        metrics["transformed_accuracy"] = _transformed_accuracy(model, dataset)
     return metrics
+
+
+def _transformed_accuracy(model: Any, dataset: Any, seed: int = 0) -> dict[str, float]:
+    """Accuracy on the test images each moved by one random draw of every default invariance
+    transformation (what the invariance penalty trains for), one entry per transformation;
+    a fixed seed makes it repeatable."""
+    import keras
+    import numpy as np
+
+    from keraslab import training
+
+    keras.utils.set_random_seed(seed)
+    transforms = training.default_invariance_transforms()
+    correct, total = np.zeros(len(transforms)), 0
+    for x, y in dataset:
+        y = np.asarray(y)
+        for i, transform in enumerate(transforms):
+            logits = model(transform(x), training=False)
+            correct[i] += np.sum(np.argmax(logits, axis=-1) == y)
+        total += len(y)
+    return {repr(t): float(c / total) for t, c in zip(transforms, correct, strict=True)}
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -590,7 +612,8 @@ def build_parser() -> argparse.ArgumentParser:
     robustness_help = (
         "also measure the mean ‖J_f(x)‖_F of the logits w.r.t. the (normalized) input and the "
         "accuracy under FGSM at ε = " + ", ".join(f"{e:g}" for e in ROBUSTNESS_EPSILONS)
-        + " (raw pixel units) on the test set"
+        + " (raw pixel units) and under random shifts, rotations and elastic deformations "
+        "(the default invariance transformations) on the test set"
     )  # fmt: skip
     train.add_argument("--robustness", action="store_true", help=robustness_help)
 

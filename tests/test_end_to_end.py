@@ -71,11 +71,14 @@ def test_cli_train_evaluate_export(tmp_path, capsys):
     argv = ["evaluate", "small_cnn", *args, "--base-dir", base, "--robustness", "--record"]
     assert main(argv) == 0
     assert (
-        "recorded jacobian_frobenius_mean, fgsm_accuracy for small_cnn" in capsys.readouterr().out
+        "recorded jacobian_frobenius_mean, fgsm_accuracy, transformed_accuracy for small_cnn"
+        in capsys.readouterr().out
     )
     updated = zoo.manifest(base)["models"]["small_cnn"]
     assert {k: updated["metrics"][k] for k in record["test"]} == record["test"]
     assert set(updated["metrics"]["fgsm_accuracy"]) == {"0.02", "0.05", "0.1"}
+    transformed = updated["metrics"]["transformed_accuracy"]
+    assert len(transformed) == 3 and all(0.0 < a <= 1.0 for a in transformed.values())
     assert updated["evaluate_command"].startswith("keraslab evaluate small_cnn")
     assert main([*argv[:-2], "--weights", weights, "--record"]) == 2
     assert "cannot --record: --record measures the shipped weights" in capsys.readouterr().err
