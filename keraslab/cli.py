@@ -123,7 +123,8 @@ def _evaluate(
 def _transformed_accuracy(model: Any, dataset: Any, seed: int = 0) -> dict[str, float]:
     """Accuracy on the test images each moved by one random draw of every default invariance
     transformation (what the invariance penalty trains for), one entry per transformation;
-    a fixed seed makes it repeatable."""
+    a fixed seed makes it repeatable (it reseeds the global generators, as every CLI command
+    that trains does)."""
     import keras
     import numpy as np
 
@@ -313,8 +314,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     entry = zoo.get(args.name)
     dataset = args.dataset or entry.dataset
-    record = zoo.manifest(args.base_dir).get("models", {}).get(args.name)
+    record = None
     if args.record:
+        record = zoo.manifest(args.base_dir).get("models", {}).get(args.name)
         _check_recordable(args, entry, record, dataset)
     model = _load_network(args, dataset, directory=args.base_dir)
     if entry.task == "sparse_coding":
@@ -332,13 +334,23 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                 f"says {shipped:.4f}: the weights and the manifest disagree; nothing recorded"
             )
         new = {k: v for k, v in metrics.items() if k not in record["metrics"]}
+        if not new:
+            print(f"nothing new to record for {args.name} (try --robustness)")
+            return 0
+        # Evaluation takes minutes: refuse to overwrite a record re-exported meanwhile.
+        current = zoo.manifest(args.base_dir).get("models", {}).get(args.name)
+        if current != record:
+            raise ValueError(
+                f"the manifest record of {args.name} changed while it was being evaluated; "
+                "run the command again"
+            )
         record = {
             **record,
             "metrics": {**record["metrics"], **new},
             "evaluate_command": "keraslab " + " ".join(shlex.quote(a) for a in args.argv),
         }
         path = zoo.update_manifest(args.name, record, directory=args.base_dir)
-        print(f"recorded {', '.join(new) or 'nothing new'} for {args.name} in {path}")
+        print(f"recorded {', '.join(new)} for {args.name} in {path}")
     return 0
 
 

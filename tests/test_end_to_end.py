@@ -80,6 +80,9 @@ def test_cli_train_evaluate_export(tmp_path, capsys):
     transformed = updated["metrics"]["transformed_accuracy"]
     assert len(transformed) == 3 and all(0.0 < a <= 1.0 for a in transformed.values())
     assert updated["evaluate_command"].startswith("keraslab evaluate small_cnn")
+    assert main(["evaluate", "small_cnn", *args, "--base-dir", base, "--record"]) == 0
+    assert "nothing new to record for small_cnn" in capsys.readouterr().out
+    assert zoo.manifest(base)["models"]["small_cnn"] == updated  # command not overwritten
     assert main([*argv[:-2], "--weights", weights, "--record"]) == 2
     assert "cannot --record: --record measures the shipped weights" in capsys.readouterr().err
     # A second export with the same explicit version is refused, and the first one is kept.

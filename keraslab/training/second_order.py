@@ -17,8 +17,11 @@ half of an exact-norm step (the ablation in ``benchmarks/README.md``).
 :func:`skip_zero_second_derivatives` swaps, while a gradient is being computed (or traced,
 inside ``tf.function``), the gradient functions of those backward ops for ones that return
 TensorFlow's own value for δ and *no gradient* (``None``) for the pattern inputs. The gradients
-are the same numbers; the only visible difference is that a variable reached only through such
-a path gets ``None`` instead of zeros (the biases, for a Jacobian penalty alone).
+are the same numbers, except that a variable reached only through such a path gets ``None``
+instead of zeros (the biases, for a Jacobian penalty alone). In ``TrainingModel`` that cannot
+happen: the data loss reaches every weight the network's forward pass uses, so the optimizer
+sees exactly the gradients it would see without the swap. (Asking the tape for zeros instead
+would be wrong the other way: a weight the network never uses would then be decayed.)
 
 The swap goes through TensorFlow's private gradient registry
 (``tensorflow.python.framework.ops._gradient_registry``): the tape looks gradient functions up by
@@ -85,7 +88,9 @@ def skip_zero_second_derivatives() -> Iterator[None]:
     """Within the block, gradients of ReLU / leaky ReLU / ReLU6 / max-pooling *backward* ops skip
     the identically zero derivative with respect to their forward activations (module
     docstring). Wrap the ``tape.gradient`` call of a step whose loss contains input
-    derivatives; re-entrant and safe to use from several threads (the swap changes no value)."""
+    derivatives. Re-entrant; from several threads it holds until the last block ends, and a
+    gradient computed meanwhile in another thread also skips those zeros (same values, ``None``
+    where stock TensorFlow gives zeros)."""
     global _depth
     with _lock:
         if _depth == 0:

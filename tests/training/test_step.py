@@ -192,20 +192,30 @@ def test_penalties_must_be_penalties_with_unique_names():
 
 
 @pytest.mark.parametrize("jit", [False, True])
-def test_skipping_zero_second_derivatives_trains_the_same_weights(jit):
+def test_skipping_zero_second_derivatives_trains_the_same_weights(jit, monkeypatch):
     """The default step (zeros of ReLU/max-pool second derivatives skipped) and TensorFlow's
     stock double backprop reach the same weights with the exact Jacobian penalty."""
-    from keraslab.training import JacobianFrobenius
+    from keraslab.training import JacobianFrobenius, second_order
 
+    entered = []
+    original = second_order.skip_zero_second_derivatives
+
+    def counting():
+        entered.append(1)
+        return original()
+
+    monkeypatch.setattr(second_order, "skip_zero_second_derivatives", counting)
     x, y, ds = batches()
     trained = []
     for skip in (True, False):
+        entered.clear()
         model = TrainingModel(
             tiny_net(), [JacobianFrobenius(0.1)], skip_zero_second_derivatives=skip
         )
         compile_sgd(model, jit_compile=jit)
         model.fit(ds, epochs=2, verbose=0)
         trained.append(weights(model))
+        assert bool(entered) == skip  # the flag chooses the path (entered while tracing)
     for skipped, stock in zip(*trained, strict=True):
         np.testing.assert_allclose(skipped, stock, rtol=1e-5, atol=1e-6)
     assert not np.allclose(trained[0][0], weights(tiny_net())[0])  # it did train
