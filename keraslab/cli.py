@@ -76,6 +76,12 @@ def _cmd_data_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed, quoted so that it can be pasted back: what run.json and the
+    manifest record to say how a result was produced."""
+    return "keraslab " + " ".join(shlex.quote(a) for a in args.argv)
+
+
 def _load_network(args: argparse.Namespace, dataset: str, directory: str | None = None) -> Any:
     from keraslab import zoo
 
@@ -173,7 +179,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     test = data.load(
         dataset, "test", batch_size=512, shuffle=False, data_dir=args.data_dir, limit=args.limit
     )
-    command = "keraslab " + " ".join(shlex.quote(a) for a in args.argv)
+    command = _command_line(args)
     result = training.fit(
         network,
         train,
@@ -264,7 +270,7 @@ def _train_sparse_coder(args: argparse.Namespace, entry: Any) -> int:
         batch_size=args.batch_size, learning_rate=args.lr, max_steps=args.max_steps
     )
     out = Path(args.out or f"runs/{args.name}-{dataset}")
-    command = "keraslab " + " ".join(shlex.quote(a) for a in args.argv)
+    command = _command_line(args)
     result = training.fit_sparse_coder(
         network,
         problem.dataset(schedule.batch_size, seed=data.PROBLEM_SEEDS["train"] + args.seed),
@@ -347,7 +353,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         record = {
             **record,
             "metrics": {**record["metrics"], **new},
-            "evaluate_command": "keraslab " + " ".join(shlex.quote(a) for a in args.argv),
+            "evaluate_command": _command_line(args),
         }
         path = zoo.update_manifest(args.name, record, directory=args.base_dir)
         print(f"recorded {', '.join(new)} for {args.name} in {path}")
@@ -491,7 +497,7 @@ def _publish(args: argparse.Namespace, run: dict[str, Any], path: Path, model: A
         "seed": run.get("seed"),
         "machine": run["machine"],
         "train_command": run["command"],
-        "export_command": "keraslab " + " ".join(shlex.quote(a) for a in args.argv),
+        "export_command": _command_line(args),
     }
     if args.note:
         record["note"] = args.note
