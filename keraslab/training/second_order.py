@@ -64,13 +64,16 @@ def _registry_entries() -> dict[str, Any] | None:
     return entries if isinstance(entries, dict) else None
 
 
+def _gradient_entry(entries: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+    """The registry's entry for op type ``name``, if it has the expected shape."""
+    entry = entries.get(name) if entries is not None else None
+    return entry if isinstance(entry, dict) and callable(entry.get("type")) else None
+
+
 def is_supported() -> bool:
     """Whether this TensorFlow lets :func:`skip_zero_second_derivatives` take effect."""
     entries = _registry_entries()
-    return entries is not None and all(
-        isinstance(entries.get(name), dict) and callable(entries[name].get("type"))
-        for name in ("ReluGrad", "MaxPoolGrad")
-    )
+    return all(_gradient_entry(entries, name) for name in ("ReluGrad", "MaxPoolGrad"))
 
 
 def _without_pattern_gradients(original: Callable, pattern: tuple[int, ...]) -> Callable:
@@ -96,8 +99,8 @@ def skip_zero_second_derivatives() -> Iterator[None]:
         if _depth == 0:
             entries = _registry_entries() if is_supported() else None
             for name, pattern in PATTERN_INPUTS.items():
-                entry = entries.get(name) if entries is not None else None
-                if isinstance(entry, dict) and callable(entry.get("type")):
+                entry = _gradient_entry(entries, name)
+                if entry is not None:
                     _saved[name] = entry
                     entries[name] = {
                         **entry,
