@@ -39,6 +39,8 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from steps_per_call import parse_steps_per_call, steps_for_model  # noqa: E402
+
 from keraslab.models import lenet  # noqa: E402
 from keraslab.training import TrainingModel, machine_description  # noqa: E402
 from keraslab.training.penalties import get_penalty  # noqa: E402
@@ -112,7 +114,7 @@ def run(args: argparse.Namespace) -> dict:
         for jit in args.jit:
             mode = "xla" if jit else "tf.function"
             models, first = {}, {}
-            k = args.steps_per_call.get(model_name, args.steps_per_call.get("*", 1))
+            k = steps_for_model(args.steps_per_call, model_name)
             for v in variants:
                 models[v] = stepper(build(model_name, v, jit, k), x, y, k)
                 start = time.perf_counter()
@@ -212,17 +214,6 @@ def plot(path: Path, torch_path: Path | None) -> Path:
     return out
 
 
-def steps_per_call(parser: argparse.ArgumentParser, items: list[str]) -> dict[str, int]:
-    """``["20"]`` → ``{"*": 20}``; ``["lenet=20", "mlp=300"]`` → per model."""
-    out = {}
-    for item in items:
-        model, _, k = item.rpartition("=")
-        if model and model not in MODELS or not k.isdigit() or int(k) < 1:
-            parser.error(f"--steps-per-call takes K or MODEL=K with K >= 1, got {item!r}")
-        out[model or "*"] = int(k)
-    return out
-
-
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=9)
@@ -245,7 +236,10 @@ def main(argv: list[str] | None = None) -> None:
     default_out = Path(__file__).parent / "results" / "penalty_cost.json"
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
-    args.steps_per_call = steps_per_call(parser, args.steps_per_call)
+    try:
+        args.steps_per_call = parse_steps_per_call(args.steps_per_call, MODELS)
+    except ValueError as e:
+        parser.error(str(e))
     if args.plot:
         print(f"wrote {plot(args.out, args.out.with_name('penalty_cost_torch.json'))}")
         return

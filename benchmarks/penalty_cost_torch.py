@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import torch
+from steps_per_call import parse_steps_per_call, steps_for_model
 from torch import nn
 
 
@@ -102,12 +103,10 @@ def main(argv: list[str] | None = None) -> None:
     default_out = Path(__file__).parent / "results" / "penalty_cost_torch.json"
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)
-    per_call = {}
-    for item in args.steps_per_call:
-        model, _, k = item.rpartition("=")
-        if model and model not in MODELS or not k.isdigit() or int(k) < 1:
-            parser.error(f"--steps-per-call takes K or MODEL=K with K >= 1, got {item!r}")
-        per_call[model or "*"] = int(k)
+    try:
+        per_call = parse_steps_per_call(args.steps_per_call, MODELS)
+    except ValueError as e:
+        parser.error(str(e))
     torch.manual_seed(0)
     x = torch.randn(args.batch, 1, 28, 28)
     y = torch.randint(0, 10, (args.batch,))
@@ -136,7 +135,7 @@ def main(argv: list[str] | None = None) -> None:
             steps[v] = make_step(builder().train(), v)
             for _ in range(args.warmup):
                 steps[v](x, y)
-        k = per_call.get(model_name, per_call.get("*", 1))
+        k = steps_for_model(per_call, model_name)
         times = {v: [] for v in VARIANTS}
         cpu = {v: [] for v in VARIANTS}
         for _ in range(args.repeats):
