@@ -39,7 +39,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keraslab.training.penalties import Penalty
+from keraslab.training.penalty import Penalty
 
 __all__ = [
     "InputGradient",

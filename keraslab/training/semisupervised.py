@@ -38,7 +38,7 @@ import keras
 import tensorflow as tf
 
 from keraslab.training.jacobian import per_sample_sum
-from keraslab.training.penalties import Penalty
+from keraslab.training.penalty import Penalty
 
 __all__ = [
     "MaskedSparseCategoricalCrossentropy",
