@@ -41,7 +41,7 @@ import numpy as np
 from keraslab.layers.filters import filter_bank
 from keraslab.layers.scattering import Scattering2D, scattering_padding
 from keraslab.ops.validate import finite
-from keraslab.ops.warp import warp
+from keraslab.ops.warping import warp
 
 __all__ = [
     "DeformationCurve",

@@ -28,7 +28,7 @@ import tensorflow as tf
 
 from keraslab.errors import InputSpecError, UnknownNameError
 from keraslab.ops.validate import integer, number, static_image_shape
-from keraslab.ops.warp import warp
+from keraslab.ops.warping import warp
 
 __all__ = [
     "ElasticDeformation",
