@@ -2,7 +2,9 @@
 
 Subpackages, lowest first (a lower one never imports a higher one):
 ``layers`` → ``models`` → ``training`` / ``analysis`` → ``export`` → ``zoo`` / ``cli``.
-``data`` and ``errors`` stand beside them and import no other part of keraslab except ``errors``.
+``data`` and ``errors`` stand beside them and import no other part of keraslab except ``errors``;
+``ops`` (autodiff products, the warp, argument checks) sits below ``training`` and ``analysis``
+and imports only TensorFlow, Keras and NumPy.
 
 ``import keraslab`` is cheap: each subpackage is imported on first use
 (``keraslab.zoo.list()`` works after a bare ``import keraslab``).
@@ -15,7 +17,18 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("analysis", "cli", "data", "errors", "export", "layers", "models", "training", "zoo")
+_SUBMODULES = (
+    "analysis",
+    "cli",
+    "data",
+    "errors",
+    "export",
+    "layers",
+    "models",
+    "ops",
+    "training",
+    "zoo",
+)
 
 
 def __getattr__(name: str) -> Any:

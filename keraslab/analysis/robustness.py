@@ -43,6 +43,7 @@ import numpy as np
 import tensorflow as tf
 
 from keraslab.errors import InputSpecError
+from keraslab.ops.autodiff import input_jacobian, network_outputs
 
 __all__ = [
     "FGSMCurve",
@@ -113,11 +114,6 @@ def _check_epsilon(epsilon: float) -> float:
     return epsilon
 
 
-def _logits(model: keras.Model, x: tf.Tensor) -> tf.Tensor:
-    # float32 whatever the dtype policy (gradients and norms in float16 lose too much).
-    return tf.cast(model(x, training=False), tf.float32)
-
-
 def _batches(
     data: Any, batch_size: int, max_samples: int | None
 ) -> Iterable[tuple[tf.Tensor, tf.Tensor | None]]:
@@ -166,7 +162,7 @@ def _loss_gradient(model: keras.Model, x: tf.Tensor, y: tf.Tensor) -> tuple[tf.T
     since in inference mode each sample's logits depend on its own input only."""
     with tf.GradientTape() as tape:
         tape.watch(x)
-        logits = _logits(model, x)
+        logits = network_outputs(model, x)
         loss = tf.reduce_sum(
             tf.nn.sparse_softmax_cross_entropy_with_logits(labels=y, logits=logits)
         )
@@ -278,7 +274,7 @@ def fgsm_accuracy(
         per_eps = tf.reshape(steps, [len(eps)] + [1] * (x.shape.rank - 1) + [-1])
         attacked = tf.clip_by_value(x[None] + per_eps * tf.sign(grad)[None], low, high)
         inner = [d if d is not None else tf.shape(x)[i + 1] for i, d in enumerate(x.shape[1:])]
-        pred = tf.argmax(_logits(model, tf.reshape(attacked, [-1, *inner])), -1, tf.int32)
+        pred = tf.argmax(network_outputs(model, tf.reshape(attacked, [-1, *inner])), -1, tf.int32)
         hits = tf.cast(tf.reshape(pred, [len(eps), -1]) == y[None], tf.int32)
         return clean, tf.reduce_sum(hits, axis=1)
 
@@ -310,7 +306,8 @@ def jacobian_frobenius_norms(
 
         ‖J_f(x)‖_F² = Σ_c ‖∇_x f_c(x)‖²,   J_f(x) = ∂f(x)/∂x ∈ R^{C×D}.
 
-    Vectorized: the batch is repeated C times and copy c is back-propagated with the one-hot
+    Vectorized (:func:`keraslab.ops.autodiff.input_jacobian`, the exact Jacobian penalty's
+    computation): the batch is repeated C times and copy c is back-propagated with the one-hot
     cotangent e_c, so one backward pass of a C·B batch gives all C rows of every sample's
     Jacobian (in inference mode each sample's logits depend on its own input only). Memory
     grows with C·B; batch accordingly.
@@ -326,20 +323,14 @@ def jacobian_frobenius_norms(
     """
     x = tf.convert_to_tensor(x, tf.float32)
     batch = tf.shape(x)[0]
-    logits_shape = _logits(model, x[:1]).shape
+    logits_shape = network_outputs(model, x[:1]).shape
     if logits_shape.rank != 2 or logits_shape[-1] is None:
         raise InputSpecError(
             f"Jacobian norms need outputs of shape (batch, classes); the model returns "
             f"{tuple(logits_shape)}"
         )
     c = int(logits_shape[-1])
-    tiled = tf.tile(x, tf.concat([[c], tf.ones([tf.rank(x) - 1], tf.int32)], axis=0))
-    # Copy k (rows k·B … k·B + B − 1) is paired with the cotangent e_k.
-    cotangents = tf.repeat(tf.eye(c), batch, axis=0)  # (C·B, C)
-    with tf.GradientTape() as tape:
-        tape.watch(tiled)
-        projected = tf.reduce_sum(_logits(model, tiled) * cotangents)
-    rows = tape.gradient(projected, tiled)  # (C·B, ...): row k·B + b is ∇_x f_k(x_b)
+    rows = input_jacobian(model, x, c)  # (C, B, ...): [k, b] is ∇_x f_k(x_b)
     if std is not None:
         rows = rows / tf.constant(_pixel_range(None, std).std, tf.float32)
     squares = tf.reduce_sum(tf.reshape(tf.square(rows), [c, batch, -1]), axis=[0, 2])

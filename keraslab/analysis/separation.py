@@ -41,6 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from keraslab.layers.invertible import IRevNetBlock
+from keraslab.ops.validate import finite
 
 __all__ = [
     "ClassDistances",
@@ -70,9 +71,7 @@ def _matrix(x: Any, name: str) -> np.ndarray:
             f"{name} must be a non-empty matrix (examples, features), got shape {arr.shape}. "
             f"Flatten or average images first (depth_features does)."
         )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return arr
+    return finite(arr, name)
 
 
 def _labels(y: Any, n: int, name: str) -> np.ndarray:

@@ -40,6 +40,8 @@ import numpy as np
 
 from keraslab.layers.filters import filter_bank
 from keraslab.layers.scattering import Scattering2D, scattering_padding
+from keraslab.ops.validate import finite
+from keraslab.ops.warping import warp
 
 __all__ = [
     "DeformationCurve",
@@ -79,10 +81,7 @@ def _images(x: Any, name: str = "x") -> np.ndarray:
         )
     if not (np.issubdtype(arr.dtype, np.floating) or np.issubdtype(arr.dtype, np.integer)):
         raise ValueError(f"{name} must hold real numbers, got dtype {arr.dtype}.")
-    arr = arr.astype(np.float32)
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"{name} contains NaN or infinite values.")
-    return arr
+    return finite(arr.astype(np.float32), name)
 
 
 def _apply(phi: Representation, x: np.ndarray) -> np.ndarray:
@@ -462,32 +461,16 @@ def displacement_field(
 
 
 def deform(x: Any, tau: np.ndarray) -> np.ndarray:
-    """``L_τ x(u) = x(u − τ(u))`` by bilinear interpolation, zero outside the image.
+    """``L_τ x(u) = x(u − τ(u))`` by bilinear interpolation, zero outside the image: the warp of
+    :func:`keraslab.ops.warp` (the one the training transformations use), computed in float64.
 
     Args:
         x: Batch of images ``(B, H, W, C)``.
         tau: Displacement ``(H, W, 2)`` or ``(B, H, W, 2)`` in pixels, (rows, columns).
     """
     xs = _images(x)
-    B, H, W, _ = xs.shape
-    tau = np.broadcast_to(np.asarray(tau, dtype=np.float64), (B, H, W, 2))
-    rows, cols = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")
-    py, px = rows - tau[..., 0], cols - tau[..., 1]
-    y0, x0 = np.floor(py).astype(np.int64), np.floor(px).astype(np.int64)
-    wy, wx = (py - y0)[..., None], (px - x0)[..., None]
-    b = np.arange(B)[:, None, None]
-
-    def sample(yy, xx):
-        inside = ((yy >= 0) & (yy < H) & (xx >= 0) & (xx < W))[..., None]
-        return np.where(inside, xs[b, np.clip(yy, 0, H - 1), np.clip(xx, 0, W - 1)], 0.0)
-
-    out = (
-        (1 - wy) * (1 - wx) * sample(y0, x0)
-        + (1 - wy) * wx * sample(y0, x0 + 1)
-        + wy * (1 - wx) * sample(y0 + 1, x0)
-        + wy * wx * sample(y0 + 1, x0 + 1)
-    )
-    return out.astype(np.float32)
+    tau = np.broadcast_to(np.asarray(tau, dtype=np.float64), xs.shape[:3] + (2,))
+    return np.asarray(warp(xs.astype(np.float64), tau)).astype(np.float32)
 
 
 def fourier_modulus(x: Any) -> np.ndarray:

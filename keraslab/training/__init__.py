@@ -1,12 +1,13 @@
 """Training: the one GradientTape step, penalties, recipes, callbacks and ``fit``.
 
-Penalties (:mod:`~keraslab.training.penalties`, by name through ``get_penalty`` /
-``parse_penalty``): weight decay; Jacobian Frobenius norm, exact or by random projections, and
-spectral norm (:mod:`~keraslab.training.jacobian`); input-gradient (double backprop);
-invariance to transformations (:mod:`~keraslab.training.invariance`,
-:mod:`~keraslab.training.transforms`); reconstruction and prediction entropy for
-semi-supervised training (:mod:`~keraslab.training.semisupervised`). Test-time averaging over
-transformations (:mod:`~keraslab.training.averaging`) and post-training Jacobian fine-tuning
+Penalties (the interface in :mod:`~keraslab.training.penalty`; by name through the registry
+:mod:`~keraslab.training.penalties`, ``get_penalty`` / ``parse_penalty``): weight decay;
+Jacobian Frobenius norm, exact or by random projections, and spectral norm
+(:mod:`~keraslab.training.jacobian`); input-gradient (double backprop); invariance to
+transformations (:mod:`~keraslab.training.invariance`, :mod:`~keraslab.training.transforms`);
+reconstruction and prediction entropy for semi-supervised training
+(:mod:`~keraslab.training.semisupervised`). Test-time averaging over transformations
+(:mod:`~keraslab.training.averaging`) and post-training Jacobian fine-tuning
 (:mod:`~keraslab.training.finetune`) complete them. Unrolled sparse coders (LISTA) train
 stage-wise or end to end with :mod:`~keraslab.training.sparse_coding`.
 """
@@ -26,13 +27,8 @@ from keraslab.training.invariance import (
     feature_extractor,
 )
 from keraslab.training.jacobian import InputGradient, JacobianFrobenius, JacobianSpectral
-from keraslab.training.penalties import (
-    PENALTY_NAMES,
-    Penalty,
-    WeightDecay,
-    get_penalty,
-    parse_penalty,
-)
+from keraslab.training.penalties import PENALTY_NAMES, get_penalty, parse_penalty
+from keraslab.training.penalty import Penalty, WeightDecay
 from keraslab.training.recipes import Recipe, build_optimizer, learning_rate_schedule
 from keraslab.training.semisupervised import (
     MaskedSparseCategoricalCrossentropy,

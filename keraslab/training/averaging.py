@@ -24,6 +24,7 @@ from typing import Any
 import keras
 import tensorflow as tf
 
+from keraslab.ops.validate import integer, one_of
 from keraslab.training.transforms import Identity, Shift, Transform, get_transform
 
 __all__ = [
@@ -84,12 +85,8 @@ class TransformAverage(keras.layers.Layer):
     def __init__(self, num_transforms: int, average: str = "probabilities", **kwargs: Any):
         kwargs.setdefault("dtype", "float32")
         super().__init__(**kwargs)
-        if int(num_transforms) != num_transforms or num_transforms < 1:
-            raise ValueError(f"num_transforms must be an integer >= 1, got {num_transforms!r}")
-        if average not in _AVERAGES:
-            raise ValueError(f"average must be one of {_AVERAGES}, got {average!r}")
-        self.num_transforms = int(num_transforms)
-        self.average = average
+        self.num_transforms = integer(num_transforms, "num_transforms", 1)
+        self.average = one_of(average, "average", _AVERAGES)
 
     def call(self, outputs: Any) -> Any:
         z = tf.cast(outputs, tf.float32)
@@ -145,8 +142,7 @@ def with_test_time_averaging(
         >>> tta.predict(images)           # invariant to rotations by multiples of 90°
     """
     transforms = default_averaging_transforms() if transforms is None else list(transforms)
-    if average not in _AVERAGES:
-        raise ValueError(f"average must be one of {_AVERAGES}, got {average!r}")
+    one_of(average, "average", _AVERAGES)
     if not getattr(network, "inputs", None) or len(network.inputs) != 1:
         raise ValueError(f"{network.name} must be a built model with one input")
     inputs = keras.Input(network.inputs[0].shape[1:], name=network.inputs[0].name)

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import keras
 import tensorflow as tf
 
+from keraslab.ops.validate import integer, number
 from keraslab.training.jacobian import JacobianFrobenius
 from keraslab.training.semisupervised import MaskedSparseCategoricalCrossentropy
 from keraslab.training.step import TrainingModel
@@ -65,10 +66,8 @@ def jacobian_finetune(
     Returns:
         The Keras ``History``: per-epoch loss, accuracy and the penalty's value.
     """
-    if int(epochs) != epochs or epochs < 1:
-        raise ValueError(f"epochs must be an integer >= 1, got {epochs!r}")
-    if not learning_rate > 0:
-        raise ValueError(f"learning_rate must be > 0, got {learning_rate!r}")
+    epochs = integer(epochs, "epochs", 1)
+    number(learning_rate, "learning_rate", minimum=0, strict=True)
     scope = strategy.scope() if strategy is not None else contextlib.nullcontext()
     with scope:
         model = TrainingModel(network, [JacobianFrobenius(weight, projections=projections)])

@@ -25,7 +25,8 @@ import tensorflow as tf
 from keraslab.errors import KeraslabError, TrainingDivergedError
 from keraslab.files import atomic_write_text
 from keraslab.training.callbacks import StopOnNaN, default_callbacks
-from keraslab.training.penalties import Penalty, parse_penalty
+from keraslab.training.penalties import parse_penalty
+from keraslab.training.penalty import Penalty
 from keraslab.training.precompute import check_precompute_allowed, precompute, split_at
 from keraslab.training.recipes import Recipe, build_optimizer
 from keraslab.training.step import TrainingModel

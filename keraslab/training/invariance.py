@@ -21,7 +21,7 @@ import keras
 import tensorflow as tf
 
 from keraslab.errors import UnknownNameError
-from keraslab.training.penalties import Penalty
+from keraslab.training.penalty import Penalty
 from keraslab.training.transforms import (
     ElasticDeformation,
     RandomRotate,

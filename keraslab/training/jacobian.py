@@ -4,11 +4,15 @@ J that compute them.
 For a classifier with C logits and D input values, J_f(x) is C × D per sample. The penalties
 here never form it by C sequential backward passes:
 
-* vector–Jacobian products vᵀJ for n directions at once (:func:`input_vjp`): the batch is
-  tiled n times and one backward pass with a different cotangent per copy gives all n products
-  (the exact Frobenius norm uses the C one-hot directions);
-* Jacobian–vector products J u in forward mode (:func:`input_jvp`,
+* vector–Jacobian products vᵀJ for n directions at once
+  (:func:`keraslab.ops.autodiff.input_vjp`): the batch is tiled n times and one backward pass
+  with a different cotangent per copy gives all n products (the exact Frobenius norm uses the
+  C one-hot directions, :func:`~keraslab.ops.autodiff.input_jacobian`);
+* Jacobian–vector products J u in forward mode (:func:`~keraslab.ops.autodiff.input_jvp`,
   ``tf.autodiff.ForwardAccumulator``), for the power iteration of the spectral norm.
+
+Those products live in :mod:`keraslab.ops.autodiff`, shared with the Jacobian norms that
+:mod:`keraslab.analysis.robustness` measures.
 
 The penalties are built from VJPs computed inside the training step's ``GradientTape``, so
 their gradient with respect to the weights is a second-order (double backprop) computation, as
@@ -39,103 +43,19 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keraslab.training.penalties import Penalty
+from keraslab.ops.autodiff import (
+    input_jacobian,
+    input_jvp,
+    input_vjp,
+    network_outputs,
+    num_outputs,
+    per_sample_sum,
+    unit_directions,
+)
+from keraslab.ops.validate import integer
+from keraslab.training.penalty import Penalty
 
-__all__ = [
-    "InputGradient",
-    "JacobianFrobenius",
-    "JacobianSpectral",
-    "input_jvp",
-    "input_vjp",
-    "num_outputs",
-    "per_sample_sum",
-    "unit_directions",
-]
-
-
-def per_sample_sum(t: tf.Tensor) -> tf.Tensor:
-    """Σ over every axis but the first: ``(B, ...) -> (B,)``."""
-    return tf.reduce_sum(tf.reshape(t, [tf.shape(t)[0], -1]), axis=1)
-
-
-def _outputs(network: keras.Model, x: tf.Tensor) -> tf.Tensor:
-    # float32 whatever the dtype policy: under mixed_float16 the products and squared norms
-    # below would overflow or lose precision in float16.
-    return tf.cast(network(x, training=False), tf.float32)
-
-
-def num_outputs(network: keras.Model, x: Any) -> int:
-    """C, the size of the network's last output axis, without running it."""
-    try:
-        outputs = network.outputs
-    except (AttributeError, ValueError):  # subclassed, or a Sequential not yet built
-        outputs = None
-    if outputs:
-        if len(outputs) != 1:
-            raise ValueError(
-                f"Jacobian penalties need a single-output network; {network.name} has "
-                f"{len(outputs)} outputs"
-            )
-        shape = outputs[0].shape
-    else:  # subclassed model: trace it symbolically
-        shape = network.compute_output_spec(keras.KerasTensor(x.shape, x.dtype)).shape
-    if len(shape) != 2 or shape[-1] is None:
-        raise ValueError(
-            f"Jacobian penalties need outputs of shape (batch, classes); {network.name} "
-            f"returns {tuple(shape)}"
-        )
-    return int(shape[-1])
-
-
-def unit_directions(shape: Any) -> tf.Tensor:
-    """Independent random vectors uniform on the unit sphere along the last axis of ``shape``
-    (normalized Gaussians)."""
-    g = tf.random.normal(shape, dtype=tf.float32)
-    return g * tf.math.rsqrt(tf.reduce_sum(tf.square(g), axis=-1, keepdims=True))
-
-
-def input_vjp(network: keras.Model, x: tf.Tensor, directions: tf.Tensor) -> tf.Tensor:
-    """The vector–Jacobian products vᵀ J_f(x_b) for n directions per sample, in one backward pass.
-
-    Args:
-        network: maps ``x`` (batch first) to outputs ``(B, C)``; evaluated with
-            ``training=False``.
-        x: input batch ``(B, ...)``.
-        directions: ``(n, B, C)``, the cotangents v_{k,b}.
-
-    Returns:
-        ``(n, B, ...)``: entry ``[k, b]`` is ``directions[k, b] ᵀ J_f(x)[b]``, shaped like
-        ``x[b]``. Differentiable with respect to the network's weights (recorded by any
-        enclosing tape), so it can be penalized.
-    """
-    x = tf.convert_to_tensor(x)
-    n = directions.shape[0]
-    if n is None:
-        raise ValueError("the number of directions must be static")
-    # n copies of the batch: each copy gets its own cotangent, so one backward pass gives all
-    # n products. Unlike pfor'd batch_jacobian this is plain large-batch ops, which XLA
-    # compiles once (batch_jacobian under jit_compile took ~50 s per step on an MLP).
-    xt = x if n == 1 else tf.tile(x, [n] + [1] * (x.shape.rank - 1))
-    with tf.GradientTape() as tape:
-        tape.watch(xt)
-        y = _outputs(network, xt)
-        projected = tf.reduce_sum(y * tf.reshape(directions, tf.shape(y)))
-    g = tape.gradient(projected, xt)
-    return tf.reshape(g, tf.concat([[n], tf.shape(x)], axis=0))
-
-
-def input_jvp(network: keras.Model, x: tf.Tensor, tangents: tf.Tensor) -> tf.Tensor:
-    """The Jacobian–vector products J_f(x_b) u_b in forward mode, ``(B, C)``.
-
-    ``tangents`` has the shape of ``x``. One forward pass carrying tangents
-    (``tf.autodiff.ForwardAccumulator``). Differentiable with respect to the weights, but
-    differentiating it under XLA compiles very slowly for convolution + max-pooling networks
-    (over a minute for LeNet); :class:`JacobianSpectral` only differentiates VJPs.
-    """
-    x = tf.convert_to_tensor(x)
-    with tf.autodiff.ForwardAccumulator(primals=x, tangents=tf.cast(tangents, x.dtype)) as acc:
-        y = _outputs(network, x)
-    return acc.jvp(y)
+__all__ = ["InputGradient", "JacobianFrobenius", "JacobianSpectral"]
 
 
 def _normalize_per_sample(t: tf.Tensor) -> tf.Tensor:
@@ -156,7 +76,8 @@ class JacobianFrobenius(Penalty):
     Roberts & Yaida 2019).
 
     * ``projections=None`` — exact: the C rows ∇_x f_c(x) as the vector–Jacobian products with
-      the one-hot directions e_c, all in one batched backward pass (:func:`input_vjp`). Costs
+      the one-hot directions e_c, all in one batched backward pass
+      (:func:`~keraslab.ops.autodiff.input_jacobian`). Costs
       about C one-projection penalties.
     * ``projections=n`` — the random-projection estimator of Hoffman, Roberts & Yaida (2019,
       "Robust learning with Jacobian regularization", arXiv:1908.02729):
@@ -197,13 +118,13 @@ class JacobianFrobenius(Penalty):
         c = num_outputs(network, x)
         batch = tf.shape(x)[0]
         if self.projections is None:
-            directions = tf.broadcast_to(tf.eye(c)[:, None, :], tf.stack([c, batch, c]))
+            g = input_jacobian(network, x, c)  # (C, B, ...)
             scale = 1.0
         else:
             directions = unit_directions(tf.stack([self.projections, batch, c]))
             directions = tf.ensure_shape(directions, [self.projections, None, c])
+            g = input_vjp(network, x, directions)  # (n, B, ...)
             scale = c / self.projections
-        g = input_vjp(network, x, directions)  # (n, B, ...)
         per_direction = tf.reduce_sum(tf.square(g), axis=list(range(2, g.shape.rank)))  # (n, B)
         return scale * tf.reduce_mean(tf.reduce_sum(per_direction, axis=0))
 
@@ -247,10 +168,9 @@ class JacobianSpectral(Penalty):
     default_name = "jacobian_spectral"
 
     def __init__(self, weight: float = 1.0, iterations: int = 3, name: str | None = None) -> None:
-        if isinstance(iterations, bool) or int(iterations) != iterations or iterations < 0:
-            raise ValueError(f"iterations must be an integer >= 0, got {iterations!r}")
+        iterations = integer(iterations, "iterations", 0)
         super().__init__(weight, name)
-        self.iterations = int(iterations)
+        self.iterations = iterations
 
     def value(self, network: keras.Model, x: Any, y: Any, y_pred: Any) -> Any:
         x = tf.convert_to_tensor(x)
@@ -297,7 +217,7 @@ class InputGradient(Penalty):
         labelled = tf.cast(labels >= 0, tf.float32)
         with tf.GradientTape() as tape:
             tape.watch(x)
-            out = _outputs(network, x)
+            out = network_outputs(network, x)
             ce = keras.losses.sparse_categorical_crossentropy(
                 tf.maximum(labels, 0), out, from_logits=self.from_logits
             )

@@ -1,123 +1,50 @@
-"""Training-time penalties: the interface every regularizer of keraslab plugs into.
+"""The registry of training penalties: every concrete penalty by name, for recipes and the
+command line.
 
-A penalty is a weighted scalar R(f, x, y) added to the data loss inside the one training step
-(``keraslab.training.step.TrainingModel``):
-
-    L(θ) = E[ℓ(f_θ(x), y)] + Σ_k w_k · R_k(f_θ, x, y).
-
-Penalties are training-only: the exported model is the plain network. Concrete penalties
-subclass :class:`Penalty`; besides :class:`WeightDecay` here they live in sibling modules
-(``jacobian``: Jacobian Frobenius / spectral norms and double backprop; ``invariance``;
-``semisupervised``: reconstruction and entropy). :func:`get_penalty` and :func:`parse_penalty`
-build any of them by name, for the command line.
+Each name is written once, in :data:`_FACTORIES`; :data:`PENALTY_NAMES`, the error messages and
+the tests read it from there. A name maps to a class of :mod:`keraslab.training.penalty`'s
+interface (or a small function fixing one of its options), so :func:`get_penalty` can list and
+check the options a name takes from its signature. The registry imports every concrete penalty
+at the top: it sits above them, and they import only the base class
+(:mod:`keraslab.training.penalty`), so there is no import cycle.
 """
 
 from __future__ import annotations
 
 import inspect
-import re
 from collections.abc import Callable
 from typing import Any
 
-import keras
-
 from keraslab.errors import InputSpecError, KeraslabError, UnknownNameError
-
-_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]*$")
-
-
-class Penalty:
-    """Base class of a training penalty ``weight · value(network, x, y, y_pred)``.
-
-    Subclasses implement :meth:`value`, which runs inside the training step's
-    ``tf.GradientTape`` (so it may open an inner tape on ``x`` to differentiate the network with
-    respect to its input) and must return a scalar tensor: the batch mean, not yet weighted.
-
-    Args:
-        weight: the non-negative multiplier w_k.
-        name: metric name under which the (unweighted) value is logged; lowercase snake case.
-    """
-
-    default_name = "penalty"
-
-    def __init__(self, weight: float = 1.0, name: str | None = None) -> None:
-        weight = float(weight)
-        if not weight >= 0.0:  # also rejects NaN
-            raise ValueError(f"penalty weight must be a non-negative number, got {weight}")
-        name = name or self.default_name
-        if not _NAME_PATTERN.match(name):
-            raise ValueError(
-                f"penalty name {name!r} must be lowercase snake case (it becomes a metric name)"
-            )
-        self.weight = weight
-        self.name = name
-
-    def value(self, network: keras.Model, x: Any, y: Any, y_pred: Any) -> Any:
-        """The unweighted penalty, a scalar tensor (batch mean)."""
-        raise NotImplementedError
-
-    def get_config(self) -> dict[str, Any]:
-        return {"weight": self.weight, "name": self.name}
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(weight={self.weight}, name={self.name!r})"
+from keraslab.training.invariance import Invariance
+from keraslab.training.jacobian import InputGradient, JacobianFrobenius, JacobianSpectral
+from keraslab.training.penalty import Penalty, WeightDecay
+from keraslab.training.semisupervised import PredictionEntropy, Reconstruction
 
 
-class WeightDecay(Penalty):
-    """Weight decay R = ½ Σ_l ‖W_l‖_F² over the kernels of the network (biases and batch-norm
-    parameters excluded), the classical baseline of the large-margin regularizers (Sokolić et
-    al. 2017). Here mostly as the simplest working example of the interface."""
-
-    default_name = "weight_decay"
-
-    def value(self, network: keras.Model, x: Any, y: Any, y_pred: Any) -> Any:
-        kernels = [v for v in network.trainable_weights if v.path.endswith("kernel")]
-        if not kernels:
-            return keras.ops.zeros((), dtype="float32")
-        return 0.5 * keras.ops.sum(
-            keras.ops.stack(
-                [keras.ops.sum(keras.ops.square(keras.ops.cast(k, "float32"))) for k in kernels]
-            )
-        )
+def _jacobian(weight: float = 1.0, name: str | None = None) -> Penalty:
+    return JacobianFrobenius(weight, projections=None, name=name)
 
 
-def _factories() -> dict[str, Callable[..., Penalty]]:
-    # Imported here, not at the top: the sibling modules import Penalty from this one.
-    from keraslab.training.invariance import Invariance
-    from keraslab.training.jacobian import InputGradient, JacobianFrobenius, JacobianSpectral
-    from keraslab.training.semisupervised import PredictionEntropy, Reconstruction
-
-    def jacobian(weight: float = 1.0, name: str | None = None) -> Penalty:
-        return JacobianFrobenius(weight, projections=None, name=name)
-
-    def jacobian_projection(
-        weight: float = 1.0, projections: int = 1, name: str | None = None
-    ) -> Penalty:
-        return JacobianFrobenius(weight, projections=projections, name=name)
-
-    return {
-        "weight_decay": WeightDecay,
-        "jacobian": jacobian,
-        "jacobian_projection": jacobian_projection,
-        "jacobian_spectral": JacobianSpectral,
-        "input_gradient": InputGradient,
-        "invariance": Invariance,
-        "reconstruction": Reconstruction,
-        "entropy": PredictionEntropy,
-    }
+def _jacobian_projection(
+    weight: float = 1.0, projections: int = 1, name: str | None = None
+) -> Penalty:
+    return JacobianFrobenius(weight, projections=projections, name=name)
 
 
-#: The names :func:`get_penalty` and :func:`parse_penalty` accept.
-PENALTY_NAMES = (
-    "weight_decay",
-    "jacobian",
-    "jacobian_projection",
-    "jacobian_spectral",
-    "input_gradient",
-    "invariance",
-    "reconstruction",
-    "entropy",
-)
+_FACTORIES: dict[str, Callable[..., Penalty]] = {
+    "weight_decay": WeightDecay,
+    "jacobian": _jacobian,
+    "jacobian_projection": _jacobian_projection,
+    "jacobian_spectral": JacobianSpectral,
+    "input_gradient": InputGradient,
+    "invariance": Invariance,
+    "reconstruction": Reconstruction,
+    "entropy": PredictionEntropy,
+}
+
+#: The names :func:`get_penalty` and :func:`parse_penalty` accept, in the registry's order.
+PENALTY_NAMES: tuple[str, ...] = tuple(_FACTORIES)
 
 
 def _options(factory: Callable[..., Penalty]) -> list[str]:
@@ -135,10 +62,9 @@ def get_penalty(name: str, weight: float = 1.0, **options: Any) -> Penalty:
         UnknownNameError: unknown name or option (the message lists the valid ones).
         InputSpecError: an invalid weight or option value.
     """
-    factories = _factories()
-    if name not in factories:
+    if name not in _FACTORIES:
         raise UnknownNameError(f"unknown penalty {name!r}; valid names: {', '.join(PENALTY_NAMES)}")
-    factory = factories[name]
+    factory = _FACTORIES[name]
     unknown = sorted(set(options) - set(_options(factory)))
     if unknown:
         raise UnknownNameError(
@@ -207,4 +133,4 @@ def parse_penalty(spec: str) -> Penalty:
     return get_penalty(name, weight, **options)
 
 
-__all__ = ["PENALTY_NAMES", "Penalty", "WeightDecay", "get_penalty", "parse_penalty"]
+__all__ = ["PENALTY_NAMES", "get_penalty", "parse_penalty"]

@@ -17,7 +17,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from keraslab.training.penalties import Penalty, WeightDecay
+from keraslab.training.penalty import Penalty, WeightDecay
 
 # Layers whose output changes from call to call in training: a front end with one of them
 # cannot be computed once.

@@ -14,6 +14,7 @@ from typing import Any
 import keras
 
 from keraslab.errors import UnknownNameError
+from keraslab.training.penalties import parse_penalty
 
 OPTIMIZERS = ("adam", "adamw", "sgd")
 SCHEDULES = ("constant", "cosine", "step")
@@ -85,8 +86,6 @@ class Recipe:
                 f"write penalties=({self.penalties!r},)"
             )
         object.__setattr__(self, "penalties", tuple(self.penalties))
-        from keraslab.training.penalties import parse_penalty
-
         for spec in self.penalties:
             parse_penalty(spec)  # a bad spec fails here, with the fix, not epochs later
         if any(not 0 < b < 1 for b in self.step_boundaries):

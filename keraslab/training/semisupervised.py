@@ -37,8 +37,9 @@ from typing import Any
 import keras
 import tensorflow as tf
 
-from keraslab.training.jacobian import per_sample_sum
-from keraslab.training.penalties import Penalty
+from keraslab.ops.autodiff import input_vjp, per_sample_sum
+from keraslab.ops.validate import one_of
+from keraslab.training.penalty import Penalty
 
 __all__ = [
     "MaskedSparseCategoricalCrossentropy",
@@ -126,8 +127,7 @@ class Reconstruction(Penalty):
         reduction: str = "mean",
         name: str | None = None,
     ):
-        if template not in _TEMPLATES:
-            raise ValueError(f"template must be one of {_TEMPLATES}, got {template!r}")
+        one_of(template, "template", _TEMPLATES)
         if reduction not in ("mean", "sum"):
             raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
         super().__init__(weight, name)
@@ -135,17 +135,14 @@ class Reconstruction(Penalty):
         self.reduction = reduction
 
     def reconstruct(self, network: keras.Model, x: Any) -> tf.Tensor:
-        """x̂ = J_f(x)ᵀ w(x), shaped like ``x``."""
-        x = tf.convert_to_tensor(x)
-        with tf.GradientTape() as tape:
-            tape.watch(x)
-            out = tf.cast(network(x, training=False), tf.float32)
-            if self.template == "softmax":
-                w = tf.nn.softmax(out, axis=-1)
-            else:
-                w = tf.one_hot(tf.argmax(out, axis=-1), tf.shape(out)[-1])
-            projected = tf.reduce_sum(tf.stop_gradient(w) * out)
-        return tape.gradient(projected, x)
+        """x̂ = J_f(x)ᵀ w(x), shaped like ``x``: one vector–Jacobian product whose direction
+        w(x) comes from the same forward pass."""
+        return input_vjp(network, x, self._class_weights)[0]
+
+    def _class_weights(self, out: tf.Tensor) -> tf.Tensor:
+        if self.template == "softmax":
+            return tf.nn.softmax(out, axis=-1)
+        return tf.one_hot(tf.argmax(out, axis=-1), tf.shape(out)[-1])
 
     def value(self, network: keras.Model, x: Any, y: Any, y_pred: Any) -> Any:
         x = tf.convert_to_tensor(x)

@@ -17,7 +17,7 @@ import keras
 import tensorflow as tf
 
 from keraslab.training import second_order
-from keraslab.training.penalties import Penalty
+from keraslab.training.penalty import Penalty
 
 
 def _replicas() -> int:
@@ -32,7 +32,7 @@ class TrainingModel(keras.Model):
 
     Args:
         network: the model to train (maps inputs to predictions).
-        penalties: :class:`~keraslab.training.penalties.Penalty` instances (may be empty).
+        penalties: :class:`~keraslab.training.penalty.Penalty` instances (may be empty).
         skip_zero_second_derivatives: compute gradients without the identically zero second
             derivatives of ReLU and max-pooling (:mod:`keraslab.training.second_order`): the
             same numbers, less work. ``False`` uses TensorFlow's stock gradients (for

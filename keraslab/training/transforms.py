@@ -1,11 +1,12 @@
 """Image transformations T as TensorFlow ops on channels-last batches, for the invariance
 penalty and test-time averaging.
 
-Every transformation is a resampling x ↦ x(p + τ(p)) with a displacement field τ (bilinear
-interpolation, zero outside the image), so translations, rotations and elastic deformations
-share one sampler, :func:`warp`, built from ``gather`` and arithmetic only: it runs under
-``tf.function``, XLA and ``tf.distribute``, and is differentiable with respect to the image.
-Flips are exact index reversals.
+Every transformation is a deformation L_τ x(u) = x(u − τ(u)) with a displacement field τ
+(Mallat 2012; Bruna & Mallat 2013), so translations, rotations and elastic deformations share
+one sampler, :func:`keraslab.ops.warp` (bilinear, zero outside the image), which the stability
+measurements of :mod:`keraslab.analysis.stability` use too: it runs under ``tf.function``, XLA
+and ``tf.distribute``, and is differentiable with respect to the image. Flips are exact index
+reversals.
 
 Unlike ``keraslab.data.augment`` (per-image ops on raw pixels inside ``tf.data``, seeded for
 reproducible pipelines), these act on whole batches of normalized images inside a model or a
@@ -26,6 +27,8 @@ import keras
 import tensorflow as tf
 
 from keraslab.errors import InputSpecError, UnknownNameError
+from keraslab.ops.validate import integer, number, static_image_shape
+from keraslab.ops.warping import warp
 
 __all__ = [
     "ElasticDeformation",
@@ -39,60 +42,13 @@ __all__ = [
     "elastic_displacement",
     "get_transform",
     "rotation_displacement",
-    "warp",
 ]
 
 
-def _static_hw(images: tf.Tensor) -> tuple[int, int, int]:
-    if images.shape.rank != 4 or None in images.shape[1:]:
-        raise ValueError(
-            f"expected a batch of images (batch, height, width, channels) with static "
-            f"height, width and channels, got shape {images.shape}"
-        )
-    return int(images.shape[1]), int(images.shape[2]), int(images.shape[3])
-
-
-def warp(images: tf.Tensor, displacement: tf.Tensor) -> tf.Tensor:
-    """Bilinear resampling ``out[b, i, j] = images[b, i + τ_y, j + τ_x]``, zero outside.
-
-    Args:
-        images: ``(B, H, W, C)``.
-        displacement: τ in pixels, last axis ``(τ_y, τ_x)``; any shape that broadcasts to
-            ``(B, H, W, 2)`` (e.g. ``(H, W, 2)`` for one field, ``(B, 1, 1, 2)`` per sample).
-    """
-    images = tf.convert_to_tensor(images)
-    h, w, c = _static_hw(images)
-    batch = tf.shape(images)[0]
-    dtype = images.dtype
-    # One pixel of zero padding: every sample point outside the image is clipped onto it.
-    padded = tf.pad(images, [[0, 0], [1, 1], [1, 1], [0, 0]])
-    hp, wp = h + 2, w + 2
-    rows, cols = tf.meshgrid(
-        tf.range(h, dtype=tf.float32), tf.range(w, dtype=tf.float32), indexing="ij"
-    )
-    d = tf.broadcast_to(tf.cast(displacement, tf.float32), tf.stack([batch, h, w, 2]))
-    y = tf.clip_by_value(rows + d[..., 0] + 1.0, 0.0, hp - 1.0)
-    x = tf.clip_by_value(cols + d[..., 1] + 1.0, 0.0, wp - 1.0)
-    y0, x0 = tf.floor(y), tf.floor(x)
-    wy, wx = y - y0, x - x0
-    y0, x0 = tf.cast(y0, tf.int32), tf.cast(x0, tf.int32)
-    y1, x1 = tf.minimum(y0 + 1, hp - 1), tf.minimum(x0 + 1, wp - 1)
-    flat = tf.reshape(padded, [-1, c])
-    base = tf.reshape(tf.range(batch) * (hp * wp), [-1, 1, 1])
-
-    def at(yy: tf.Tensor, xx: tf.Tensor) -> tf.Tensor:
-        return tf.gather(flat, base + yy * wp + xx)
-
-    wy, wx = tf.cast(wy, dtype)[..., None], tf.cast(wx, dtype)[..., None]
-    top = at(y0, x0) * (1 - wx) + at(y0, x1) * wx
-    bottom = at(y1, x0) * (1 - wx) + at(y1, x1) * wx
-    return top * (1 - wy) + bottom * wy
-
-
 def rotation_displacement(height: int, width: int, degrees: tf.Tensor) -> tf.Tensor:
-    """The displacement field of a rotation by ``degrees`` (counter-clockwise as displayed,
-    rows downwards) about the image centre; ``degrees`` scalar or ``(B,)``, result
-    ``(…, H, W, 2)``."""
+    """The displacement field τ of a rotation by ``degrees`` (counter-clockwise as displayed,
+    rows downwards) about the image centre, for :func:`keraslab.ops.warp` (L_τ x(u) =
+    x(u − τ(u))); ``degrees`` scalar or ``(B,)``, result ``(…, H, W, 2)``."""
     theta = tf.cast(degrees, tf.float32) * (math.pi / 180.0)
     theta = tf.reshape(theta, tf.concat([tf.shape(theta), [1, 1]], axis=0))
     rows, cols = tf.meshgrid(
@@ -104,14 +60,16 @@ def rotation_displacement(height: int, width: int, degrees: tf.Tensor) -> tf.Ten
     # Output pixel p takes the input at R(−θ)(p − c) + c, written in (row, column) indices.
     src_i = ci + dj * sin + di * cos
     src_j = cj + dj * cos - di * sin
-    return tf.stack([src_i - rows, src_j - cols], axis=-1)
+    # τ = p − source, so that p − τ is the source exactly (IEEE subtraction is antisymmetric).
+    return tf.stack([rows - src_i, cols - src_j], axis=-1)
 
 
 def elastic_displacement(
     batch: tf.Tensor, height: int, width: int, magnitude: float, smoothness: float
 ) -> tf.Tensor:
-    """Random smooth displacement fields ``(B, H, W, 2)`` (Simard, Steinkraus & Platt 2003,
-    "Best practices for convolutional neural networks applied to visual document analysis"):
+    """Random smooth displacement fields τ ``(B, H, W, 2)`` for :func:`keraslab.ops.warp`
+    (Simard, Steinkraus & Platt 2003, "Best practices for convolutional neural networks applied
+    to visual document analysis"):
     uniform noise in [−1, 1] smoothed by a Gaussian of standard deviation ``smoothness``
     pixels, then scaled so each field's root-mean-square displacement is ``magnitude`` pixels
     (Simard et al. scale by a fixed α instead; an RMS size in pixels reads directly)."""
@@ -128,7 +86,9 @@ def elastic_displacement(
         field, tf.tile(tf.reshape(g, [1, -1, 1, 1]), [1, 1, 2, 1]), [1, 1, 1, 1], "SAME"
     )
     rms = tf.sqrt(tf.reduce_mean(tf.square(field), axis=[1, 2, 3], keepdims=True))
-    return field * (magnitude / tf.maximum(rms, 1e-12))
+    # Negated: the noise is symmetric, so the distribution is the same, and a seed gives the
+    # deformation it gave when the warp sampled x(u + τ).
+    return -field * (magnitude / tf.maximum(rms, 1e-12))
 
 
 @keras.saving.register_keras_serializable(package="keraslab")
@@ -176,7 +136,7 @@ class Shift(Transform):
         self.dy, self.dx = float(dy), float(dx)
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
-        return warp(images, tf.constant([-self.dy, -self.dx], tf.float32))
+        return warp(images, tf.constant([self.dy, self.dx], tf.float32))
 
     def get_config(self) -> dict[str, Any]:
         return {"dy": self.dy, "dx": self.dx}
@@ -190,17 +150,13 @@ class RandomShift(Transform):
     deterministic = False
 
     def __init__(self, max_shift: int = 2) -> None:
-        if int(max_shift) != max_shift or max_shift < 0:
-            raise ValueError(f"max_shift must be an integer >= 0, got {max_shift!r}")
-        self.max_shift = int(max_shift)
+        self.max_shift = integer(max_shift, "max_shift", 0)
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
         images = tf.convert_to_tensor(images)
-        shifts = tf.random.uniform(
-            tf.stack([tf.shape(images)[0], 1, 1, 2]), -self.max_shift, self.max_shift + 1,
-            dtype=tf.int32,
-        )  # fmt: skip
-        return warp(images, -tf.cast(shifts, tf.float32))
+        shape = tf.stack([tf.shape(images)[0], 1, 1, 2])
+        shifts = tf.random.uniform(shape, -self.max_shift, self.max_shift + 1, dtype=tf.int32)
+        return warp(images, tf.cast(shifts, tf.float32))
 
     def get_config(self) -> dict[str, Any]:
         return {"max_shift": self.max_shift}
@@ -215,7 +171,7 @@ class Rotate(Transform):
         self.degrees = float(degrees)
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
-        h, w, _ = _static_hw(tf.convert_to_tensor(images))
+        h, w, _ = static_image_shape(tf.convert_to_tensor(images))
         return warp(images, rotation_displacement(h, w, self.degrees))
 
     def get_config(self) -> dict[str, Any]:
@@ -229,13 +185,11 @@ class RandomRotate(Transform):
     deterministic = False
 
     def __init__(self, max_degrees: float = 10.0) -> None:
-        if not max_degrees >= 0:
-            raise ValueError(f"max_degrees must be >= 0, got {max_degrees!r}")
-        self.max_degrees = float(max_degrees)
+        self.max_degrees = number(max_degrees, "max_degrees", minimum=0)
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
         images = tf.convert_to_tensor(images)
-        h, w, _ = _static_hw(images)
+        h, w, _ = static_image_shape(images)
         angles = tf.random.uniform(
             tf.shape(images)[:1], -self.max_degrees, self.max_degrees, dtype=tf.float32
         )
@@ -270,7 +224,7 @@ class ElasticDeformation(Transform):
 
     def __call__(self, images: tf.Tensor) -> tf.Tensor:
         images = tf.convert_to_tensor(images)
-        h, w, _ = _static_hw(images)
+        h, w, _ = static_image_shape(images)
         field = elastic_displacement(tf.shape(images)[0], h, w, self.magnitude, self.smoothness)
         return warp(images, field)
 
