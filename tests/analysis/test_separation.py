@@ -158,7 +158,8 @@ def test_depth_features_tap_every_block_and_end_at_the_networks_features(model):
     np.testing.assert_allclose(feats.features[0][:, 28:].mean(1), x.mean(axis=(1, 2, 3)), atol=1e-6)
     stages = depth_features(model, x, level="stage", include_input=False)
     assert stages.names == ["stage1_block4", "stage2_block4"] and stages.depths == [4, 8]
-    np.testing.assert_array_equal(stages.features[1], feats.features[-1])
+    # Batches of 2 vs the default size: oneDNN may sum in another order (2e-8 seen here).
+    np.testing.assert_allclose(stages.features[1], feats.features[-1], rtol=1e-6, atol=1e-7)
 
 
 def test_separation_by_depth_on_an_irevnet(model):
