@@ -1,7 +1,8 @@
 """keraslab: a Keras 3 model zoo and training lab for the signal-processing view of deep learning.
 
 Subpackages, lowest first (a lower one never imports a higher one):
-``layers`` → ``models`` → ``training`` / ``analysis`` → ``export`` → ``zoo`` / ``cli``.
+``layers`` → ``models`` → ``training`` / ``analysis`` → ``evaluation`` → ``zoo`` → ``cli``,
+with ``export`` below ``zoo``.
 ``data`` and ``errors`` stand beside them and import no other part of keraslab except ``errors``.
 
 ``import keraslab`` is cheap: each subpackage is imported on first use
@@ -15,7 +16,18 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-_SUBMODULES = ("analysis", "cli", "data", "errors", "export", "layers", "models", "training", "zoo")
+_SUBMODULES = (
+    "analysis",
+    "cli",
+    "data",
+    "errors",
+    "evaluation",
+    "export",
+    "layers",
+    "models",
+    "training",
+    "zoo",
+)
 
 
 def __getattr__(name: str) -> Any:

@@ -16,7 +16,18 @@ ALLOWED = {
     "training": {"errors", "files", "layers", "models", "training"},
     "analysis": {"errors", "layers", "models", "analysis"},
     "export": {"errors", "files", "export"},
-    "zoo": {"errors", "files", "data", "layers", "models", "training", "export", "zoo"},
+    "evaluation": {"errors", "data", "layers", "models", "training", "analysis", "evaluation"},
+    "zoo": {
+        "errors",
+        "files",
+        "data",
+        "layers",
+        "models",
+        "training",
+        "evaluation",
+        "export",
+        "zoo",
+    },
     "cli": {
         "errors",
         "files",
@@ -25,10 +36,11 @@ ALLOWED = {
         "models",
         "training",
         "analysis",
+        "evaluation",
         "export",
         "zoo",
         "cli",
-    },  # fmt: skip
+    },
 }
 
 
