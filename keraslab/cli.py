@@ -139,8 +139,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_export(args: argparse.Namespace) -> int:
     from keraslab import zoo
 
-    entry = zoo.get(args.name)
     run = zoo.finished_run(args.run, args.name) if args.run else None
+    entry = zoo.get(args.name)
     dataset = args.dataset or (run or {}).get("dataset") or entry.dataset
     model = _load_network(args, dataset)
     path = zoo.export(
