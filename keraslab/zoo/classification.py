@@ -63,7 +63,9 @@ class Classification(Task):
             "trained by epochs: use --epochs"
         )
 
-    def build(self, builder: Callable[..., keras.Model], dataset: str, **config: Any) -> Any:
+    def build(
+        self, builder: Callable[..., keras.Model], dataset: str, **config: Any
+    ) -> keras.Model:
         spec = data.get_spec(dataset)
         config.setdefault("input_shape", spec.image_shape)
         config.setdefault("num_classes", spec.num_classes)

@@ -59,7 +59,9 @@ class SparseCoding(Task):
             f"{', '.join(flags)} does not apply (it takes {takes})"
         )
 
-    def build(self, builder: Callable[..., keras.Model], dataset: str, **config: Any) -> Any:
+    def build(
+        self, builder: Callable[..., keras.Model], dataset: str, **config: Any
+    ) -> keras.Model:
         return builder(data.get_problem(dataset).A, **config)
 
     def train(

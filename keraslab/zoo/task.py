@@ -167,7 +167,9 @@ class Task(abc.ABC):
         """Why ``flags`` do not apply to entry ``name``, and what to use instead."""
 
     @abc.abstractmethod
-    def build(self, builder: Callable[..., keras.Model], dataset: str, **config: Any) -> Any:
+    def build(
+        self, builder: Callable[..., keras.Model], dataset: str, **config: Any
+    ) -> keras.Model:
         """A fresh model for ``dataset`` from an entry's builder and config."""
 
     @abc.abstractmethod
