@@ -76,10 +76,10 @@ class Classification(Task):
         name: str,
         recipe: Any,
         build: Callable[[], keras.Model],
+        dataset: str,
         options: TrainOptions,
     ) -> TrainedRun:
         self.check_options(name, options)
-        dataset = options.dataset
         keras.utils.set_random_seed(options.seed)  # before the build: it seeds the weights
         network = build()  # fails fast on a dataset it cannot take
         recipe = recipe.replace(

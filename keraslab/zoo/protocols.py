@@ -11,7 +11,6 @@ them gets the same runs, metrics and exports.
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -37,8 +36,8 @@ def train(name: str, **options: Any) -> TrainedRun:
     """
     entry = get(name)
     opts = TrainOptions(**options)
-    opts = dataclasses.replace(opts, dataset=opts.dataset or entry.dataset)
-    return entry.task.train(name, entry.recipe, lambda: build(name, dataset=opts.dataset), opts)
+    dataset = opts.dataset or entry.dataset
+    return entry.task.train(name, entry.recipe, lambda: build(name, dataset=dataset), dataset, opts)
 
 
 def evaluate(

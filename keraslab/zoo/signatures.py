@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
@@ -14,7 +14,7 @@ __all__ = ["serving_signatures"]
 
 def serving_signatures(
     model: keras.Model, preprocessing: Any
-) -> dict[str, tuple[Callable[..., Any], list[Any]]]:
+) -> dict[str, tuple[Callable[..., Any], Sequence[Any]]]:
     """Model-specific serving signatures for :func:`keraslab.export.saved_model`.
 
     ``scattering`` (models with a layer named ``"scattering"``): raw uint8 ``image`` →
@@ -31,7 +31,7 @@ def serving_signatures(
     import tensorflow as tf
 
     names = {layer.name for layer in model.layers}
-    signatures: dict[str, tuple[Callable[..., Any], list[Any]]] = {}
+    signatures: dict[str, tuple[Callable[..., Any], Sequence[Any]]] = {}
     image_spec = tf.TensorSpec((None, *model.input_shape[1:]), tf.uint8, name="image")
     if isinstance(model, models.IRevNet):
         feature_spec = tf.TensorSpec((None, *model.feature_shape), tf.float32, name="features")

@@ -69,10 +69,10 @@ class SparseCoding(Task):
         name: str,
         recipe: Any,
         build: Callable[[], keras.Model],
+        dataset: str,
         options: TrainOptions,
     ) -> TrainedRun:
         self.check_options(name, options)
-        dataset = options.dataset
         problem = data.get_problem(dataset)
         keras.utils.set_random_seed(options.seed)
         network = build()

@@ -178,11 +178,12 @@ class Task(abc.ABC):
         name: str,
         recipe: Any,
         build: Callable[[], keras.Model],
+        dataset: str,
         options: TrainOptions,
     ) -> TrainedRun:
-        """Train a fresh network from ``build()`` (called after seeding) with ``recipe`` and
-        ``options`` (``options.dataset`` set), evaluate it with :meth:`evaluate` and record
-        the test metrics in the run's ``run.json``."""
+        """Train a fresh network from ``build()`` (called after seeding) on ``dataset`` with
+        ``recipe`` and ``options``, evaluate it with :meth:`evaluate` and record the test
+        metrics in the run's ``run.json``."""
 
     @abc.abstractmethod
     def evaluate(
