@@ -1,4 +1,9 @@
-"""``keraslab`` command line: zoo, data, train, evaluate, export.
+"""``keraslab`` command line: zoo, data, train, evaluate, predict, export.
+
+Parsing and printing only: every command calls the library function a script would
+(``keraslab.zoo.train|evaluate|export|verify_export|publish|record_metrics|predict``, whose
+protocols live in :mod:`keraslab.evaluation` and each entry's task), so the CLI's numbers are
+the library's.
 
 User mistakes (unknown names, missing data, bad flags, an existing export version…) print one
 line ``keraslab: error: …`` and exit with status 2, without a traceback. Set

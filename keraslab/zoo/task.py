@@ -89,6 +89,7 @@ class TrainOptions:
         ]
 
     def run_dir(self, name: str, dataset: str) -> Path:
+        """``out_dir``, or ``runs/NAME-DATASET`` (relative to the working directory)."""
         return Path(self.out_dir or f"runs/{name}-{dataset}")
 
 
@@ -114,6 +115,7 @@ class TrainedRun:
 
     @property
     def weights(self) -> Path:
+        """The trained weights (``out_dir/checkpoints/last.weights.h5``)."""
         return run_weights(self.out_dir)
 
 
