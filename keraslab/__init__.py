@@ -1,7 +1,8 @@
 """keraslab: a Keras 3 model zoo and training lab for the signal-processing view of deep learning.
 
 Subpackages, lowest first (a lower one never imports a higher one):
-``layers`` → ``models`` → ``training`` / ``analysis`` → ``export`` → ``zoo`` / ``cli``.
+``layers`` → ``models`` → ``training`` / ``analysis`` → ``evaluation`` → ``zoo`` → ``cli``,
+with ``export`` below ``zoo``.
 ``data`` and ``errors`` stand beside them and import no other part of keraslab except ``errors``;
 ``ops`` (autodiff products, the warp, argument checks) sits below ``training`` and ``analysis``
 and imports only TensorFlow, Keras and NumPy.
@@ -22,6 +23,7 @@ _SUBMODULES = (
     "cli",
     "data",
     "errors",
+    "evaluation",
     "export",
     "layers",
     "models",

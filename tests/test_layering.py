@@ -18,9 +18,12 @@ ALLOWED = {
     "training": {"errors", "files", "ops", "layers", "models", "training"},
     "analysis": {"errors", "ops", "layers", "models", "analysis"},
     "export": {"errors", "files", "export"},
-    "zoo": {"errors", "files", "data", "layers", "models", "training", "export", "zoo"},
+    "evaluation": {"errors", "ops", "data", "layers", "models", "training", "analysis"}
+    | {"evaluation"},
+    "zoo": {"errors", "files", "data", "layers", "models", "training", "evaluation", "export"}
+    | {"zoo"},
     "cli": {"errors", "files", "ops", "data", "layers", "models", "training", "analysis"}
-    | {"export", "zoo", "cli"},
+    | {"evaluation", "export", "zoo", "cli"},
 }
 
 

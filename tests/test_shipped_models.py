@@ -9,7 +9,7 @@ import pytest
 from keraslab import data, export, models, zoo
 
 MANIFEST = zoo.manifest()["models"]
-CLASSIFIERS = sorted(n for n in MANIFEST if zoo.get(n).task == "classification")
+CLASSIFIERS = sorted(n for n in MANIFEST if zoo.get(n).task is zoo.CLASSIFICATION)
 FULL_FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
 

@@ -12,7 +12,7 @@ def test_every_entry_builds_for_each_of_its_datasets():
     for entry in zoo.list():
         for dataset in entry.datasets:
             model = zoo.build(entry.name, dataset=dataset)
-            if entry.task == "sparse_coding":
+            if entry.task is zoo.SPARSE_CODING:
                 problem = data.PROBLEMS[dataset]
                 assert model.input_shape == (None, problem["m"])
                 assert model.output_shape[-1] == (None, problem["n"])
@@ -22,12 +22,12 @@ def test_every_entry_builds_for_each_of_its_datasets():
             assert model.output_shape == (None, 10)
         summary = json.loads(json.dumps(entry.summary()))
         assert summary["recipe"] == entry.recipe.to_dict()
-        assert summary["task"] == entry.task
+        assert summary["task"] == entry.task.name
 
 
 def test_a_sparse_coder_is_built_from_its_problems_matrix():
     entry = zoo.get("alista16")
-    assert entry.task == "sparse_coding"
+    assert entry.task is zoo.SPARSE_CODING
     model = zoo.build("alista16", dataset="gaussian_25x50")
     assert len(model.outputs) == 16  # every layer's estimate, for stage-wise training
     A = data.get_problem("gaussian_25x50").A

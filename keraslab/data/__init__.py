@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from keraslab.data.catalog import DATASET_NAMES, DatasetSpec, get_spec
-from keraslab.data.images import check_images
+from keraslab.data.images import check_images, read_image_files
 from keraslab.data.patches import PatchSet, dct_dictionary, extract_patches, patch_dataset
 from keraslab.data.sources import LoadedArrays, describe, load_arrays
 from keraslab.data.synthetic import (
@@ -52,6 +52,7 @@ __all__ = [
     "load",
     "load_arrays",
     "patch_dataset",
+    "read_image_files",
     "sparse_coding_problem",
 ]
 

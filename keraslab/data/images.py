@@ -1,20 +1,23 @@
-"""Validating images a user hands to a model, before anything reaches TensorFlow.
+"""Images a user hands to a model: read from files, and validated before anything reaches the
+model.
 
 Users hand keraslab raw pixels on the 0–255 scale (as TF Serving clients do); normalization to
 the model's input happens after these checks. The checks are about shape, dtype and values, with
-one message that says what to change.
+one message that says what to change. Files are NumPy arrays (never unpickled) or images
+TensorFlow decodes (imported only when such a file is read).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from keraslab.errors import InputSpecError
+from keraslab.errors import CorruptDataError, DatasetNotFoundError, InputSpecError
 
-__all__ = ["check_images"]
+__all__ = ["check_images", "read_image_files"]
 
 
 def _expected_text(expected_shape: Sequence[int]) -> str:
@@ -101,3 +104,57 @@ def check_images(x: Any, expected_shape: Sequence[int], *, name: str = "images")
                     "raw pixels on the 0–255 scale are expected; multiply by 255"
                 )
     return arr.astype(np.float32, copy=False)
+
+
+def read_image_files(paths: Sequence[str], channels: int) -> tuple[np.ndarray, list[str]]:
+    """Images from ``.npy`` arrays (one image or a batch) and PNG/JPEG/BMP/GIF files, stacked,
+    and a label per image (``file``, or ``file[k]`` for the k-th image of a batch).
+
+    Args:
+        paths: the files, in order.
+        channels: the model's channel count; decoded images are converted to it, and a 3-D
+            array is a batch of grayscale images when it is 1 and the last axis is not.
+
+    Returns:
+        ``(images, labels)``: the images as stored (pass them to :func:`check_images`) and one
+        label per image.
+
+    Raises:
+        DatasetNotFoundError: a file does not exist.
+        CorruptDataError: a file is neither a plain NumPy array nor a decodable image.
+        InputSpecError: the images have different shapes.
+    """
+    images: list[Any] = []
+    labels: list[str] = []
+    for name in paths:
+        path = Path(name)
+        if not path.is_file():
+            raise DatasetNotFoundError(f"image file {path} does not exist")
+        if path.suffix.lower() == ".npy":
+            try:
+                arr = np.load(path, allow_pickle=False)
+            except ValueError as exc:
+                raise CorruptDataError(f"{path} is not a plain NumPy array file: {exc}") from exc
+            # A 4-D array, or a 3-D one that cannot be one image (grayscale (N, H, W)), is a
+            # batch; anything else is one image. check_images then validates the shapes.
+            is_batch = arr.ndim == 4 or (arr.ndim == 3 and channels == 1 and arr.shape[-1] != 1)
+            images.extend(list(arr) if is_batch else [arr])
+            labels.extend([f"{name}[{k}]" for k in range(len(arr))] if is_batch else [name])
+            continue
+        import tensorflow as tf
+
+        try:
+            image = tf.io.decode_image(
+                path.read_bytes(), channels=channels, expand_animations=False
+            )
+        except tf.errors.InvalidArgumentError as exc:
+            raise CorruptDataError(
+                f"{path} is not a PNG, JPEG, BMP or GIF image TensorFlow can decode"
+            ) from exc
+        images.append(image.numpy())
+        labels.append(name)
+    images = [im[..., None] if np.ndim(im) == 2 else im for im in images]
+    shapes = {np.shape(im) for im in images}
+    if len(shapes) > 1:
+        raise InputSpecError(f"the images have different shapes {sorted(shapes)}; pass one size")
+    return np.stack(images), labels

@@ -17,6 +17,7 @@ from keraslab.export.sparse_coder import saved_sparse_coder
 from keraslab.export.verify import (
     VerificationReport,
     run_in_tensorflow_only_process,
+    signature_checks,
     verify,
     verify_sparse_coder,
 )
@@ -33,6 +34,7 @@ __all__ = [
     "run_in_tensorflow_only_process",
     "saved_model",
     "saved_sparse_coder",
+    "signature_checks",
     "verify",
     "verify_sparse_coder",
     "write_models_config",

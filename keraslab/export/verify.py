@@ -14,7 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -138,6 +138,46 @@ def run_in_tensorflow_only_process(
                     sig, name = key.split("__", 1)
                     outputs.setdefault(sig, {})[name] = data[key]
     return report, outputs
+
+
+def signature_checks(
+    signatures: Mapping[str, tuple[Callable[..., Mapping[str, Any]], Sequence[Any]]],
+    images: np.ndarray,
+) -> dict[str, tuple[dict[str, np.ndarray], dict[str, np.ndarray]]]:
+    """The ``checks`` argument of :func:`verify` for a model's extra signatures: each one run
+    as Keras computes it, on the inputs a TF Serving client would send.
+
+    Args:
+        signatures: ``{name: (fn, input_specs)}`` as given to
+            :func:`~keraslab.export.saved_model` (``extra_signatures``); each spec has a
+            ``name``.
+        images: raw uint8 pixels, the input named ``image``.
+
+    A signature's input named like an earlier signature's output (``inverse`` takes
+    ``features``) is fed that output, so chains such as ``inverse(features(image))`` are
+    verified end to end.
+
+    Returns:
+        ``{name: (inputs, expected_outputs)}`` of NumPy arrays.
+
+    Raises:
+        ValueError: a signature has an input that is neither ``image`` nor an output of an
+            earlier signature.
+    """
+    available: dict[str, np.ndarray] = {SERVING_INPUT: images}
+    checks = {}
+    for sig, (fn, specs) in signatures.items():
+        missing = [s.name for s in specs if s.name not in available]
+        if missing:
+            raise ValueError(
+                f"cannot verify signature {sig!r}: no input for {missing} (an input must be "
+                "'image' or an output of an earlier signature)"
+            )
+        feeds = {s.name: available[s.name] for s in specs}
+        outputs = {k: np.asarray(v) for k, v in fn(**feeds).items()}
+        checks[sig] = (feeds, outputs)
+        available.update(outputs)
+    return checks
 
 
 def verify(
@@ -310,6 +350,7 @@ def verify_sparse_coder(
 __all__ = [
     "VerificationReport",
     "run_in_tensorflow_only_process",
+    "signature_checks",
     "verify",
     "verify_sparse_coder",
 ]

@@ -84,3 +84,40 @@ def test_nan_and_inf(bad: float, word: str) -> None:
 def test_ragged_input() -> None:
     with pytest.raises(InputSpecError, match=r"could not be turned into an array"):
         check_images([np.zeros((2, 2)), np.zeros((3, 3))], (2, 2, 1))
+
+
+def test_read_image_files_labels_each_image_and_reads_grayscale_batches(tmp_path) -> None:
+    import tensorflow as tf
+
+    from keraslab.data import read_image_files
+
+    rng = np.random.default_rng(0)
+    batch = rng.integers(0, 256, (3, 4, 4), dtype=np.uint8)  # 3-D, last axis not 1: a batch
+    single = rng.integers(0, 256, (4, 4, 1), dtype=np.uint8)
+    np.save(tmp_path / "batch.npy", batch)
+    np.save(tmp_path / "one.npy", single)
+    (tmp_path / "one.png").write_bytes(tf.io.encode_png(single).numpy())
+    names = [str(tmp_path / f) for f in ("batch.npy", "one.npy", "one.png")]
+    images, labels = read_image_files(names, channels=1)
+    assert labels == [f"{names[0]}[0]", f"{names[0]}[1]", f"{names[0]}[2]", names[1], names[2]]
+    np.testing.assert_array_equal(
+        images, np.concatenate([batch[..., None], single[None], single[None]])
+    )
+
+
+def test_read_image_files_says_which_file_is_missing_corrupt_or_misshapen(tmp_path) -> None:
+    from keraslab.data import read_image_files
+    from keraslab.errors import CorruptDataError, DatasetNotFoundError
+
+    with pytest.raises(DatasetNotFoundError, match="image file .*nope.png does not exist"):
+        read_image_files([str(tmp_path / "nope.png")], channels=1)
+    np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object))
+    with pytest.raises(CorruptDataError, match="obj.npy is not a plain NumPy array file"):
+        read_image_files([str(tmp_path / "obj.npy")], channels=1)
+    (tmp_path / "bad.jpg").write_bytes(b"not a jpeg")
+    with pytest.raises(CorruptDataError, match="bad.jpg is not a PNG, JPEG, BMP or GIF image"):
+        read_image_files([str(tmp_path / "bad.jpg")], channels=3)
+    np.save(tmp_path / "a.npy", np.zeros((4, 4, 1), np.uint8))
+    np.save(tmp_path / "b.npy", np.zeros((5, 5, 1), np.uint8))
+    with pytest.raises(InputSpecError, match=r"different shapes \[\(4, 4, 1\), \(5, 5, 1\)\]"):
+        read_image_files([str(tmp_path / "a.npy"), str(tmp_path / "b.npy")], channels=1)
