@@ -63,10 +63,11 @@ started = time.perf_counter()
 spec = data.get_spec(args.dataset)
 train_raw = data.load_arrays(args.dataset, "train")
 test_raw = data.load_arrays(args.dataset, "test")
-print(f"{args.dataset}: {len(train_raw.labels)} train / {len(test_raw.labels)} test images "
-      f"from {train_raw.source} ({train_raw.location})")  # fmt: skip
-results["data"] = {"train": len(train_raw.labels), "test": len(test_raw.labels),
-                   "source": train_raw.source}  # fmt: skip
+print(
+    f"{args.dataset}: {len(train_raw.labels)} train / {len(test_raw.labels)} test images "
+    f"from {train_raw.source} ({train_raw.location})"
+)
+results["data"] = dict(train=len(train_raw), test=len(test_raw), source=train_raw.source)
 
 fig, axes = plt.subplots(4, 10, figsize=(12, 5.4))
 for c in range(10):
@@ -89,13 +90,20 @@ results["model"] = {"name": "lenet", "parameters": int(model.count_params())}
 # `training.fit` wraps the network in TrainingModel (forward pass under tf.GradientTape, plus
 # any penalties — none here) and adds the standard callbacks: progress bar, CSV/JSON history,
 # TensorBoard, best/last checkpoints and BackupAndRestore (rerun to resume after a crash).
-train_ds = data.load(args.dataset, "train", batch_size=recipe.batch_size, seed=args.seed,
-                     augment=recipe.augment)  # fmt: skip
+train_ds = data.load(
+    args.dataset, "train", batch_size=recipe.batch_size, seed=args.seed, augment=recipe.augment
+)
 test_ds = data.load(args.dataset, "test", batch_size=512)
+run_dir = out / "run"
 result = training.fit(
-    model, train_ds, recipe=recipe, validation_data=test_ds, out_dir=out / "run",
-    overwrite=True, verbose=2,
-)  # fmt: skip
+    model,
+    train_ds,
+    recipe=recipe,
+    validation_data=test_ds,
+    out_dir=run_dir,
+    overwrite=True,
+    verbose=2,
+)
 
 # 4. What it learned ----------------------------------------------------------------------
 h = result.history
@@ -123,8 +131,8 @@ fig, ax = plt.subplots(figsize=(6.4, 5.6))
 ax.imshow(confusion, cmap="Blues")
 for i in range(10):
     for j in range(10):
-        ax.text(j, i, confusion[i, j], ha="center", va="center", fontsize=7,
-                color="white" if confusion[i, j] > confusion.max() / 2 else "black")  # fmt: skip
+        color = "white" if confusion[i, j] > confusion.max() / 2 else "black"
+        ax.text(j, i, confusion[i, j], ha="center", va="center", fontsize=7, color=color)
 ax.set_xticks(range(10), spec.class_names, rotation=60, ha="right", fontsize=8)
 ax.set_yticks(range(10), spec.class_names, fontsize=8)
 ax.set(xlabel="predicted", ylabel="true", title=f"test accuracy {accuracy:.1%}")
@@ -132,10 +140,13 @@ fig.tight_layout()
 fig.savefig(out / "confusion_matrix.png", dpi=110)
 plt.close(fig)
 per_class = confusion.diagonal() / confusion.sum(1)
-print(f"test accuracy {accuracy:.2%}; hardest class: {spec.class_names[per_class.argmin()]} "
-      f"({per_class.min():.1%})")  # fmt: skip
-results["training"] = {"epochs": recipe.epochs, "wall_time_s": round(result.wall_time_s, 1),
-                       "history": h}  # fmt: skip
+print(
+    f"test accuracy {accuracy:.2%}; hardest class: {spec.class_names[per_class.argmin()]} "
+    f"({per_class.min():.1%})"
+)
+results["training"] = dict(
+    epochs=recipe.epochs, wall_time_s=round(result.wall_time_s, 1), history=h
+)
 results["test_accuracy"] = accuracy
 results["per_class_accuracy"] = dict(
     zip(spec.class_names, per_class.round(4).tolist(), strict=True)
@@ -145,18 +156,19 @@ results["per_class_accuracy"] = dict(
 # The SavedModel takes raw uint8 pixels under the input name "image" (normalization is baked
 # in) and returns "logits", "probabilities" and "class_id". `verify` reloads it in a separate
 # Python process that imports only TensorFlow and checks the predictions are identical.
+preprocessing = export.Preprocessing(spec.mean, spec.std)
 path = export.saved_model(
-    model, out / "savedmodels", "lenet",
-    preprocessing=export.Preprocessing(spec.mean, spec.std), class_names=spec.class_names,
-)  # fmt: skip
+    model, out / "savedmodels", "lenet", preprocessing=preprocessing, class_names=spec.class_names
+)
 report = export.verify(path, model, test_raw.images[:256])
-print(f"exported {path}; TensorFlow-only reload gives identical predictions on 256 images "
-      f"(max |Δlogit| {report.max_abs_diff['serving_default/logits']:.1e})")  # fmt: skip
-results["export"] = {
-    "path": str(path),
-    "signatures": sorted(report.signatures),
-    "max_abs_logit_diff": report.max_abs_diff["serving_default/logits"],
-}
+diff = report.max_abs_diff["serving_default/logits"]
+print(
+    f"exported {path}; TensorFlow-only reload gives identical predictions on 256 images "
+    f"(max |Δlogit| {diff:.1e})"
+)
+results["export"] = dict(
+    path=str(path), signatures=sorted(report.signatures), max_abs_logit_diff=diff
+)
 print(f"""
 To serve it (Docker):
   docker run -p 8501:8501 -v "{path.parent.resolve()}:/models/lenet" \\

@@ -44,9 +44,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keraslab import analysis, data, training, zoo  # noqa: E402
-from keraslab.layers import Scattering2D  # noqa: E402
-from keraslab.layers.filters import filter_bank  # noqa: E402
-from keraslab.layers.scattering import scattering_padding  # noqa: E402
+from keraslab.layers import Scattering2D, filter_bank, scattering_padding  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--quick", action="store_true", help="few epochs: minutes on a laptop CPU")
@@ -92,12 +90,18 @@ axes[2 * J, 2].imshow(np.fft.fftshift(lp), cmap="viridis")
 axes[2 * J, 2].set_title("Littlewood–Paley", fontsize=7)
 for ax in axes.ravel():
     ax.axis("off")
-fig.suptitle(f"Morlet wavelets on the {M}×{N} padded grid: real part in space (rows 1, 3), "
-             "modulus in frequency (rows 2, 4)", fontsize=9)  # fmt: skip
+fig.suptitle(
+    f"Morlet wavelets on the {M}×{N} padded grid: real part in space (rows 1, 3), "
+    "modulus in frequency (rows 2, 4)",
+    fontsize=9,
+)
 fig.savefig(out / "filters.png", dpi=110, bbox_inches="tight")
 plt.close(fig)
-results["filters"] = {"padded_grid": [M, N], "littlewood_paley_max": float(lp.max()),
-                      "littlewood_paley_min": float(lp.min())}  # fmt: skip
+results["filters"] = {
+    "padded_grid": [M, N],
+    "littlewood_paley_max": float(lp.max()),
+    "littlewood_paley_min": float(lp.min()),
+}
 print(f"filter bank on {M}×{N}: Littlewood–Paley sum in [{lp.min():.3f}, {lp.max():.3f}]")
 
 # 2. The coefficients ----------------------------------------------------------------------
@@ -168,20 +172,24 @@ results["properties"] = {
         "shifts": shifts,
         "scattering": shift.mean_representation.tolist(),
         "pixels": shift.mean_pixels.tolist(),
-    },  # fmt: skip
+    },
     "deformation": {
         "strengths": strengths,
         "scattering": deformation.mean_representation.tolist(),
         "fourier_modulus": deformation.mean_fourier.tolist(),
-    },  # fmt: skip
+    },
     "rotation_90deg_max_relative_error": rotation.max_error,
 }
 print(f"non-expansive: max ‖Sx−Sy‖/‖x−y‖ = {pairs.max_ratio:.3f} over 16 pairs")
-print(f"a 1-pixel shift changes the pixels by {shift.mean_pixels[0]:.0%}, the scattering by "
-      f"{shift.mean_representation[0]:.0%}")  # fmt: skip
-print(f"a deformation of strength {strengths[-1]} changes |x̂| by "
-      f"{deformation.mean_fourier[-1]:.0%}, the scattering by "
-      f"{deformation.mean_representation[-1]:.0%}")  # fmt: skip
+print(
+    f"a 1-pixel shift changes the pixels by {shift.mean_pixels[0]:.0%}, the scattering by "
+    f"{shift.mean_representation[0]:.0%}"
+)
+print(
+    f"a deformation of strength {strengths[-1]} changes |x̂| by "
+    f"{deformation.mean_fourier[-1]:.0%}, the scattering by "
+    f"{deformation.mean_representation[-1]:.0%}"
+)
 print(
     f"rotating by 90° permutes θ by L/2: max relative error {max(rotation.max_error.values()):.1e}"
 )
@@ -196,25 +204,35 @@ classify = [args.dataset]
 if not args.quick and args.dataset != "cifar10" and data.describe("cifar10")["auto"] is not None:
     classify.append("cifar10")
 accuracies: dict[str, dict[str, float]] = {}
+epochs_of = {
+    "scattering_linear": 5 if args.quick else 20,
+    "scattering_cnn": 3 if args.quick else 20,
+}
 for dataset in classify:
     train_ds = data.load(dataset, "train", batch_size=128, seed=args.seed)
     test_ds = data.load(dataset, "test", batch_size=512)
     accuracies[dataset] = {}
-    for name, epochs in (("scattering_linear", 5 if args.quick else 20),
-                         ("scattering_cnn", 3 if args.quick else 20)):  # fmt: skip
+    for name, epochs in epochs_of.items():
         epochs = args.epochs or epochs
         recipe = zoo.get(name).recipe.replace(epochs=epochs, precompute="scattering")
         run_dir = out / name if dataset == args.dataset else out / f"{name}-{dataset}"
         result = training.fit(
             lambda name=name, dataset=dataset: zoo.build(name, dataset=dataset),
-            train_ds, recipe=recipe, validation_data=test_ds, out_dir=run_dir, overwrite=True,
+            train_ds,
+            recipe=recipe,
+            validation_data=test_ds,
+            out_dir=run_dir,
+            overwrite=True,
             verbose=2,
-        )  # fmt: skip
+        )
         accuracy = result.history["val_accuracy"][-1]
         accuracies[dataset][name] = accuracy
-        record = {"epochs": epochs, "test_accuracy": accuracy,
-                  "parameters": int(result.network.count_params()),
-                  "wall_time_s": round(result.wall_time_s, 1)}  # fmt: skip
+        record = {
+            "epochs": epochs,
+            "test_accuracy": accuracy,
+            "parameters": int(result.network.count_params()),
+            "wall_time_s": round(result.wall_time_s, 1),
+        }
         if dataset == args.dataset:
             results[name] = record
         else:
@@ -223,8 +241,7 @@ for dataset in classify:
 fig, axes = plt.subplots(1, len(classify), figsize=(4.5 * len(classify), 3), squeeze=False)
 for ax, (dataset, scores) in zip(axes[0], accuracies.items(), strict=True):
     ax.bar(list(scores), list(scores.values()), color=["tab:blue", "tab:orange"])
-    ax.set(ylim=(0.0 if dataset == "cifar10" else 0.5, 1.0), ylabel="test accuracy",
-           title=dataset)  # fmt: skip
+    ax.set(ylim=(0.0 if dataset == "cifar10" else 0.5, 1.0), ylabel="test accuracy", title=dataset)
     for i, v in enumerate(scores.values()):
         ax.text(i, v + 0.01, f"{v:.1%}", ha="center")
 fig.tight_layout()

@@ -81,27 +81,25 @@ started = time.perf_counter()
 spec = data.get_spec(args.dataset)
 train_raw = data.load_arrays(args.dataset, "train")
 test_raw = data.load_arrays(args.dataset, "test")
-print(f"{args.dataset}: {len(train_raw.labels)} train / {len(test_raw.labels)} test images "
-      f"from {train_raw.source}")  # fmt: skip
-mean, std = np.float32(spec.mean[0]), np.float32(spec.std[0])
+print(
+    f"{args.dataset}: {len(train_raw.labels)} train / {len(test_raw.labels)} test images "
+    f"from {train_raw.source}"
+)
 
 
-def normalize(u8: np.ndarray) -> np.ndarray:
-    """The model's input format: (x/255 − mean)/std, as keraslab.data.load does."""
-    return (u8.astype(np.float32) / 255.0 - mean) / std
-
-
-def to_pixels(x: np.ndarray) -> np.ndarray:
-    """Back to [0, 1] grey levels for display."""
-    return np.clip(x * std + mean, 0.0, 1.0)[..., 0]
+def to_pixels(x: np.ndarray, spec: data.DatasetSpec) -> np.ndarray:
+    """Normalized images back to [0, 1] grey levels (the one channel), for display."""
+    return np.clip(spec.denormalize(x) / 255.0, 0.0, 1.0)[..., 0]
 
 
 # The analysis uses a fixed subset: probes are fitted on `n_fit` training images and scored on
-# `n_eval` test images (a held-out split). The sample has 4000 / 1000.
+# `n_eval` test images (a held-out split). The sample has 4000 / 1000. The model takes
+# normalized images, (x/255 − mean)/std: `spec.normalize` is keraslab.data.load's formula for
+# NumPy arrays.
 n_fit = min(len(train_raw.labels), 2000 if args.quick else 10000)
 n_eval = min(len(test_raw.labels), 1000 if args.quick else 2000)
-x_fit, y_fit = normalize(train_raw.images[:n_fit]), train_raw.labels[:n_fit]
-x_eval, y_eval = normalize(test_raw.images[:n_eval]), test_raw.labels[:n_eval]
+x_fit, y_fit = spec.normalize(train_raw.images[:n_fit]), train_raw.labels[:n_fit]
+x_eval, y_eval = spec.normalize(test_raw.images[:n_eval]), test_raw.labels[:n_eval]
 
 # 1. ψ, the invertible downsampling ---------------------------------------------------------
 # ψ moves each 2×2 block of pixels into 4 channels: (28, 28, 1) → (14, 14, 4). Channel
@@ -114,10 +112,10 @@ y = space_to_depth(x, 2).numpy()
 psi_exact = bool(np.array_equal(depth_to_space(y, 2).numpy(), x))
 print(f"ψ: {x.shape[1:]} → {y.shape[1:]}; ψ⁻¹(ψ(x)) == x bit for bit: {psi_exact}")
 fig, axes = plt.subplots(1, 5, figsize=(12, 2.9))
-axes[0].imshow(to_pixels(x)[0], cmap="gray_r")
+axes[0].imshow(to_pixels(x, spec)[0], cmap="gray_r")
 axes[0].set_title("x (28×28×1)", fontsize=9)
 for k in range(4):
-    axes[k + 1].imshow(to_pixels(y[..., k : k + 1])[0], cmap="gray_r")
+    axes[k + 1].imshow(to_pixels(y[..., k : k + 1], spec)[0], cmap="gray_r")
     axes[k + 1].set_title(f"ψ(x) channel {k}\nrow, column offset ({k // 2}, {k % 2})", fontsize=9)
 for ax in axes:
     ax.axis("off")
@@ -135,12 +133,18 @@ block = IRevNetBlock(stride=2, bottleneck_ratio=2, name="demo_block")
 out_block = block(h, training=False)  # (16, 7, 7, 16): as many entries as its input
 h_again = block.inverse(out_block, training=False)
 block_error = float(np.linalg.norm(h_again - h) / np.linalg.norm(h))
-print(f"one block: {tuple(h.shape[1:])} → {tuple(out_block.shape[1:])}, "
-      f"‖B⁻¹(B(h)) − h‖/‖h‖ = {block_error:.1e}")  # fmt: skip
-results["psi"] = {"input_shape": list(x.shape[1:]), "output_shape": list(y.shape[1:]),
-                  "exact": psi_exact}  # fmt: skip
-results["block"] = {"input_shape": list(h.shape[1:]), "output_shape": list(out_block.shape[1:]),
-                    "relative_error": block_error}  # fmt: skip
+print(
+    f"one block: {tuple(h.shape[1:])} → {tuple(out_block.shape[1:])}, "
+    f"‖B⁻¹(B(h)) − h‖/‖h‖ = {block_error:.1e}"
+)
+results["psi"] = dict(
+    input_shape=list(x.shape[1:]), output_shape=list(y.shape[1:]), exact=psi_exact
+)
+results["block"] = {
+    "input_shape": list(h.shape[1:]),
+    "output_shape": list(out_block.shape[1:]),
+    "relative_error": block_error,
+}
 
 # 3. The stacked network --------------------------------------------------------------------
 # irevnet_mnist: ψ (28×28×1 → 14×14×4), 28 zero channels (→ 14×14×32: the *injective*
@@ -152,19 +156,27 @@ results["block"] = {"input_shape": list(h.shape[1:]), "output_shape": list(out_b
 model = irevnet_mnist(input_shape=spec.image_shape, num_classes=spec.num_classes)
 model.summary(print_fn=lambda line, **_: print(line))
 feature_entries = int(np.prod(model.feature_shape))
-print(f"Φ(x) has shape {model.feature_shape}: {feature_entries} entries for "
-      f"{int(np.prod(spec.image_shape))} pixels")  # fmt: skip
-results["model"] = {"name": "irevnet_mnist", "parameters": int(model.count_params()),
-                    "feature_shape": list(model.feature_shape), "injective": model.injective,
-                    "input_entries": int(np.prod(spec.image_shape)),
-                    "feature_entries": feature_entries}  # fmt: skip
+print(
+    f"Φ(x) has shape {model.feature_shape}: {feature_entries} entries for "
+    f"{int(np.prod(spec.image_shape))} pixels"
+)
+results["model"] = {
+    "name": "irevnet_mnist",
+    "parameters": int(model.count_params()),
+    "feature_shape": list(model.feature_shape),
+    "injective": model.injective,
+    "input_entries": int(np.prod(spec.image_shape)),
+    "feature_entries": feature_entries,
+}
 
 # 4. Check invertibility (untrained) --------------------------------------------------------
 # Relative error ‖Φ⁻¹(Φ(x)) − x‖/‖x‖ per image, over the held-out images, and for each layer on
 # its own input. It is float32 round-off: the random weights do not matter.
 report = reconstruction_report(model, x_eval, per_block=True)
-print(f"untrained: Φ⁻¹(Φ(x)) vs x over {report.num_examples} images: max relative error "
-      f"{report.max_relative_error:.1e}, mean {report.mean_relative_error:.1e}")  # fmt: skip
+print(
+    f"untrained: Φ⁻¹(Φ(x)) vs x over {report.num_examples} images: max relative error "
+    f"{report.max_relative_error:.1e}, mean {report.mean_relative_error:.1e}"
+)
 results["reconstruction"] = {"untrained": report.to_dict()}
 
 # Separation against depth *before* training, for comparison (cheap: one forward pass).
@@ -179,31 +191,41 @@ recipe = zoo.get("irevnet_mnist").recipe.replace(epochs=args.epochs or (5 if arg
 train_ds = data.load(args.dataset, "train", batch_size=recipe.batch_size, seed=args.seed)
 test_ds = data.load(args.dataset, "test", batch_size=512)
 result = training.fit(
-    model, train_ds, recipe=recipe, validation_data=test_ds, out_dir=out / "run",
-    overwrite=True, verbose=2,
-)  # fmt: skip
+    model,
+    train_ds,
+    recipe=recipe,
+    validation_data=test_ds,
+    out_dir=out / "run",
+    overwrite=True,
+    verbose=2,
+)
 test_accuracy = float(result.history["val_accuracy"][-1])
 print(f"test accuracy {test_accuracy:.2%} after {recipe.epochs} epochs")
-results["training"] = {"epochs": recipe.epochs, "recipe": recipe.to_dict(),
-                       "wall_time_s": round(result.wall_time_s, 1),
-                       "history": result.history}  # fmt: skip
+results["training"] = {
+    "epochs": recipe.epochs,
+    "recipe": recipe.to_dict(),
+    "wall_time_s": round(result.wall_time_s, 1),
+    "history": result.history,
+}
 results["test_accuracy"] = test_accuracy
 
 # 6. Reconstruct images from their features -------------------------------------------------
 # Training changed every weight, and Φ is still exactly invertible: the inverse is built from
 # the same F's.
 report = reconstruction_report(model, x_eval, per_block=True)
-print(f"trained: max relative error {report.max_relative_error:.1e}, "
-      f"mean {report.mean_relative_error:.1e}")  # fmt: skip
+print(
+    f"trained: max relative error {report.max_relative_error:.1e}, "
+    f"mean {report.mean_relative_error:.1e}"
+)
 results["reconstruction"]["trained"] = report.to_dict()
 shown = x_eval[:8]
 z = model.features(shown)
 x_hat = model.inverse(z).numpy()
 fig, axes = plt.subplots(4, 8, figsize=(12, 6.4))
 for i in range(8):
-    axes[0, i].imshow(to_pixels(shown)[i], cmap="gray_r")
+    axes[0, i].imshow(to_pixels(shown, spec)[i], cmap="gray_r")
     axes[1, i].imshow(np.asarray(z[i, :, :, -1]), cmap="viridis")
-    axes[2, i].imshow(to_pixels(x_hat)[i], cmap="gray_r")
+    axes[2, i].imshow(to_pixels(x_hat, spec)[i], cmap="gray_r")
     im = axes[3, i].imshow(np.abs(x_hat[i, ..., 0] - shown[i, ..., 0]), cmap="magma")
     axes[0, i].set_title(spec.class_names[y_eval[i]], fontsize=8)
 for row, label in enumerate(("x", "Φ(x), one of 128 channels", "Φ⁻¹(Φ(x))", "|Φ⁻¹(Φ(x)) − x|")):
@@ -212,8 +234,10 @@ for ax in axes.ravel():
     ax.set_xticks([])
     ax.set_yticks([])
 fig.colorbar(im, ax=axes[3].tolist(), fraction=0.02)
-fig.suptitle(f"Reconstruction from the 7×7×128 features of the trained network "
-             f"(max relative error {report.max_relative_error:.1e})")  # fmt: skip
+fig.suptitle(
+    f"Reconstruction from the 7×7×128 features of the trained network "
+    f"(max relative error {report.max_relative_error:.1e})"
+)
 fig.savefig(out / "reconstruction.png", dpi=110, bbox_inches="tight")
 plt.close(fig)
 
@@ -234,26 +258,43 @@ pixels = {
     "linear_probe": linear_probe_accuracy(flat_fit, y_fit, flat_eval, y_eval),
     "nearest_neighbor": nearest_neighbor_accuracy(flat_fit, y_fit, flat_eval, y_eval),
 }
-results["separation"] = {"fit_examples": n_fit, "eval_examples": n_eval, "pixels": pixels,
-                         "untrained": untrained_sep.to_dict(),
-                         "trained": trained_sep.to_dict()}  # fmt: skip
+results["separation"] = {
+    "fit_examples": n_fit,
+    "eval_examples": n_eval,
+    "pixels": pixels,
+    "untrained": untrained_sep.to_dict(),
+    "trained": trained_sep.to_dict(),
+}
 depths = trained_sep.depths
 stage1_end = model.blocks[0]  # blocks in stage 1 (14×14); stage 2 works at 7×7
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
-ax1.plot(depths, trained_sep.linear_probe, "o-", color="tab:blue", label="linear probe")
-ax1.plot(depths, trained_sep.nearest_neighbor, "s-", color="tab:orange", label="1-NN")
-ax1.plot(depths, untrained_sep.linear_probe, "o--", color="tab:blue", alpha=0.5,
-         label="linear probe, untrained")  # fmt: skip
-ax1.plot(depths, untrained_sep.nearest_neighbor, "s--", color="tab:orange", alpha=0.5,
-         label="1-NN, untrained")  # fmt: skip
-ax1.axhline(pixels["linear_probe"], color="tab:blue", ls=":", label="linear probe, pixels")
-ax1.axhline(pixels["nearest_neighbor"], color="tab:orange", ls=":", label="1-NN, pixels")
-ax1.set(xlabel="depth (blocks)", ylabel="held-out accuracy", ylim=(0, 1),
-        title="Separation of spatially averaged features")  # fmt: skip
+for key, marker, color, label in (
+    ("linear_probe", "o", "tab:blue", "linear probe"),
+    ("nearest_neighbor", "s", "tab:orange", "1-NN"),
+):
+    ax1.plot(depths, getattr(trained_sep, key), f"{marker}-", color=color, label=label)
+    ax1.plot(
+        depths,
+        getattr(untrained_sep, key),
+        f"{marker}--",
+        color=color,
+        alpha=0.5,
+        label=f"{label}, untrained",
+    )
+    ax1.axhline(pixels[key], color=color, ls=":", label=f"{label}, pixels")
+ax1.set(
+    xlabel="depth (blocks)",
+    ylabel="held-out accuracy",
+    ylim=(0, 1),
+    title="Separation of spatially averaged features",
+)
 ax2.plot(depths, trained_sep.ratio, "o-", color="tab:green", label="trained")
 ax2.plot(depths, untrained_sep.ratio, "o--", color="tab:green", alpha=0.5, label="untrained")
-ax2.set(xlabel="depth (blocks)", ylabel="mean within / mean between distance",
-        title="Contraction of the classes")  # fmt: skip
+ax2.set(
+    xlabel="depth (blocks)",
+    ylabel="mean within / mean between distance",
+    title="Contraction of the classes",
+)
 for ax in (ax1, ax2):
     ax.axvline(stage1_end + 0.5, color="gray", lw=0.8)  # stage boundary: 14×14 → 7×7
     ax.grid(alpha=0.3)
@@ -264,9 +305,11 @@ plt.close(fig)
 print("depth  probe  1-NN   within/between   (untrained: probe, 1-NN, ratio)")
 for k, d in enumerate(depths):
     t, u = trained_sep, untrained_sep
-    print(f"{d:5d}  {t.linear_probe[k]:.3f}  {t.nearest_neighbor[k]:.3f}  {t.ratio[k]:.3f}"
-          f"            ({u.linear_probe[k]:.3f}, {u.nearest_neighbor[k]:.3f}, "
-          f"{u.ratio[k]:.3f})")  # fmt: skip
+    print(
+        f"{d:5d}  {t.linear_probe[k]:.3f}  {t.nearest_neighbor[k]:.3f}  {t.ratio[k]:.3f}"
+        f"            ({u.linear_probe[k]:.3f}, {u.nearest_neighbor[k]:.3f}, "
+        f"{u.ratio[k]:.3f})"
+    )
 print(f"pixels: probe {pixels['linear_probe']:.3f}, 1-NN {pixels['nearest_neighbor']:.3f}")
 
 # 8. PCA of the features --------------------------------------------------------------------
@@ -279,16 +322,21 @@ shown_depths = [0, stage1_end, len(depths) - 1]
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
 for ax, k in zip(axes[:3], shown_depths, strict=True):
     coords = pcas[k].transform(eval_feats.features[k])
-    points = ax.scatter(coords[:, 0], coords[:, 1], c=y_eval, cmap="tab10", s=5, vmin=-0.5,
-                        vmax=9.5)  # fmt: skip
+    points = ax.scatter(
+        coords[:, 0], coords[:, 1], c=y_eval, cmap="tab10", s=5, vmin=-0.5, vmax=9.5
+    )
     ax.set(title=f"depth {depths[k]} ({eval_feats.names[k]})", xlabel="PC 1", ylabel="PC 2")
 cbar = fig.colorbar(points, ax=axes[2], ticks=range(10))
 cbar.ax.set_yticklabels(spec.class_names, fontsize=6)
 for k in shown_depths:
     ratio = np.cumsum(pcas[k].explained_variance_ratio)[:20]
     axes[3].plot(np.arange(1, len(ratio) + 1), ratio, "o-", ms=3, label=f"depth {depths[k]}")
-axes[3].set(xlabel="principal components", ylabel="cumulative explained variance",
-            title="Variance spread of the averaged features", ylim=(0, 1.02))  # fmt: skip
+axes[3].set(
+    xlabel="principal components",
+    ylabel="cumulative explained variance",
+    title="Variance spread of the averaged features",
+    ylim=(0, 1.02),
+)
 axes[3].legend(fontsize=7)
 axes[3].grid(alpha=0.3)
 fig.tight_layout()
@@ -319,14 +367,18 @@ predicted = {
 fig, axes = plt.subplots(2, len(path.t), figsize=(1.5 * len(path.t), 3.8))
 for row, (images, kind) in enumerate(((path.images, "features"), (path.pixel_images, "pixels"))):
     for j, weight in enumerate(path.t):
-        axes[row, j].imshow(to_pixels(images)[j], cmap="gray_r")
-        axes[row, j].set_title(f"t={weight:.2f}\n→ {spec.class_names[predicted[kind][j]]}",
-                               fontsize=7)  # fmt: skip
+        axes[row, j].imshow(to_pixels(images, spec)[j], cmap="gray_r")
+        axes[row, j].set_title(
+            f"t={weight:.2f}\n→ {spec.class_names[predicted[kind][j]]}", fontsize=7
+        )
         axes[row, j].set_xticks([])
         axes[row, j].set_yticks([])
     axes[row, 0].set_ylabel(f"in {kind}", fontsize=9)
-fig.suptitle("Interpolation between two test images: in feature space (top, inverted back) "
-             "and in pixel space (bottom), with the network's prediction", fontsize=9)  # fmt: skip
+fig.suptitle(
+    "Interpolation between two test images: in feature space (top, inverted back) "
+    "and in pixel space (bottom), with the network's prediction",
+    fontsize=9,
+)
 fig.savefig(out / "interpolation.png", dpi=110, bbox_inches="tight")
 plt.close(fig)
 results["interpolation"] = {
@@ -334,9 +386,11 @@ results["interpolation"] = {
     "classes": [spec.class_names[y_eval[i0]], spec.class_names[y_eval[i1]]],
     "predicted": {k: [spec.class_names[c] for c in v] for k, v in predicted.items()},
 }
-print(f"interpolation endpoints reproduced to {max(path.endpoint_errors):.1e}; range error "
-      f"‖Φ(x_t) − z_t‖/‖z_t‖ along the path: "
-      f"{np.round(path.range_errors, 3).tolist()}")  # fmt: skip
+print(
+    f"interpolation endpoints reproduced to {max(path.endpoint_errors):.1e}; range error "
+    f"‖Φ(x_t) − z_t‖/‖z_t‖ along the path: "
+    f"{np.round(path.range_errors, 3).tolist()}"
+)
 
 # 10. The information bottleneck ------------------------------------------------------------
 # The information-bottleneck account of deep learning (Tishby & Zaslavsky 2015; Shwartz-Ziv &
@@ -356,14 +410,18 @@ print(f"interpolation endpoints reproduced to {max(path.endpoint_errors):.1e}; r
 first, last = 0, len(depths) - 1
 t, u = trained_sep, untrained_sep
 print("\nWhat the numbers say:")
-print(f"  * Φ keeps everything: Φ⁻¹(Φ(x)) = x to a relative error of "
-      f"{report.max_relative_error:.1e} (trained), with {feature_entries} feature entries "
-      f"per {results['model']['input_entries']}-pixel image.")  # fmt: skip
-print(f"  * Yet the averaged features become separable with depth: linear probe "
-      f"{t.linear_probe[first]:.1%} at depth 0 → {t.linear_probe[last]:.1%} after the last "
-      f"block (untrained: {u.linear_probe[last]:.1%}; on the pixels: "
-      f"{pixels['linear_probe']:.1%}); 1-NN {t.nearest_neighbor[first]:.1%} → "
-      f"{t.nearest_neighbor[last]:.1%}.")  # fmt: skip
+print(
+    f"  * Φ keeps everything: Φ⁻¹(Φ(x)) = x to a relative error of "
+    f"{report.max_relative_error:.1e} (trained), with {feature_entries} feature entries "
+    f"per {results['model']['input_entries']}-pixel image."
+)
+print(
+    f"  * Yet the averaged features become separable with depth: linear probe "
+    f"{t.linear_probe[first]:.1%} at depth 0 → {t.linear_probe[last]:.1%} after the last "
+    f"block (untrained: {u.linear_probe[last]:.1%}; on the pixels: "
+    f"{pixels['linear_probe']:.1%}); 1-NN {t.nearest_neighbor[first]:.1%} → "
+    f"{t.nearest_neighbor[last]:.1%}."
+)
 print(
     f"  * The classes contract: within/between distance ratio {t.ratio[first]:.3f} → "
     f"{t.ratio[last]:.3f} (untrained: {u.ratio[first]:.3f} → {u.ratio[last]:.3f})."

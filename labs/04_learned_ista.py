@@ -26,13 +26,14 @@ This lab:
    against z*, the NMSE of the reconstruction ‖x − A z‖² / ‖x‖², and sparsity; the lab shows
    reconstructed patches and images.
 
-Every network is trained with keraslab's one training step (``training.TrainingModel``) on the
-sum over layers of ‖z_t − target‖² ("deep supervision": every layer is asked to be a good
-estimate, which gives the NMSE-per-layer curves the papers show), with Adam and a cosine
-learning-rate decay. The papers train stage-wise (layer by layer); at an equal number of steps
-that was within 2 dB of deep supervision here (better for LISTA-CPSS and ALISTA, worse for
-LISTA; 100 × 200 problem, 8 layers, 800 steps) and took 2–3× the time, each stage compiling a
-new step. ``benchmarks/lista_nmse.py`` trains stage-wise on the full problem.
+Every network is trained by ``training.fit`` — keraslab's one training step, as for the
+classifiers of the other labs — with a custom loss: the sum over layers of ‖z_t − target‖²
+("deep supervision": every layer is asked to be a good estimate, which gives the
+NMSE-per-layer curves the papers show), with Adam and a cosine learning-rate decay. The papers
+train stage-wise (layer by layer, ``training.train_stagewise``, what ``keraslab train
+alista16`` and ``benchmarks/lista_nmse.py`` run); at an equal number of steps that was within
+2 dB of deep supervision here (better for LISTA-CPSS and ALISTA, worse for LISTA; 100 × 200
+problem, 8 layers, 800 steps) and took 2–3× the time, each stage compiling a new step.
 
 Run it (offline, a few minutes on a laptop CPU, on the Fashion-MNIST sample shipped with
 keraslab):
@@ -65,9 +66,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keraslab import data, training  # noqa: E402
-from keraslab.data.patches import dct_dictionary, extract_patches  # noqa: E402
-from keraslab.data.synthetic import sparse_coding_problem  # noqa: E402
+from keraslab import data, errors, training  # noqa: E402
 from keraslab.layers import (  # noqa: E402
     FISTA,
     ISTA,
@@ -106,16 +105,11 @@ TARGET_ITERATIONS = 2000 if args.quick else 5000  # FISTA iterations for the pat
 # --quick trains three variants on the synthetic problem; without it, all five.
 SYNTHETIC_VARIANTS = ("lista", "lista_cpss", "alista") if args.quick else VARIANTS
 PATCH_VARIANTS = ("lista", "lista_cp", "lista_cpss", "alista")
+loss = "sum over layers t of mean ||z_t - target||^2"
 results: dict = {
     "lab": "04_learned_ista",
     "quick": args.quick,
-    "config": {
-        "lam": LAM,
-        "batch_size": BATCH,
-        "learning_rate": LR,
-        "steps": steps,
-        "loss": "sum over layers t of mean ||z_t - target||^2",
-    },  # fmt: skip
+    "config": dict(lam=LAM, batch_size=BATCH, learning_rate=LR, steps=steps, loss=loss),
     "nmse": "10*log10(sum ||z_hat - z||^2 / sum ||z||^2) over the test set, in dB",
 }
 
@@ -124,9 +118,9 @@ def db(value: float) -> float:
     return round(float(value), 3)
 
 
-def solver_curve(solver, A, x, target, iterations, chunk=250):
+def solver_curve(solver, A, lam, x, target, iterations, chunk=250):
     """NMSE (dB) of ISTA / FISTA iterates 1 … iterations against ``target``, per iteration."""
-    layer = solver(A, LAM, iterations, return_iterates=True)
+    layer = solver(A, lam, iterations, return_iterates=True)
 
     @tf.function(jit_compile=True)
     def squared_error(x, z):  # Σ‖z_k − z‖² over a chunk, for every k
@@ -139,59 +133,55 @@ def solver_curve(solver, A, x, target, iterations, chunk=250):
     return 10 * np.log10(error / np.sum(target.astype(np.float64) ** 2))
 
 
-def train(network, dataset, steps):
-    """Adam + cosine decay on Σ_t ‖z_t − target‖², through keraslab's training step."""
+def code_error(target, estimate):
+    """‖ẑ − z‖² per example: the loss of one layer."""
+    return keras.ops.sum(keras.ops.square(estimate - target), axis=-1)
+
+
+def train(network, stream, steps, learning_rate, batch_size):
+    """Σ_t ‖z_t − target‖² over the network's layers, Adam with a cosine decay over ``steps``
+    batches (of ``batch_size``) of ``stream``, by ``training.fit``; returns the training time
+    in seconds."""
     layers = len(network.outputs)
-    model = training.TrainingModel(network)
-    schedule = keras.optimizers.schedules.CosineDecay(LR, steps)
-
-    def code_error(target, estimate):  # ‖ẑ − z‖² per example
-        return keras.ops.sum(keras.ops.square(estimate - target), axis=-1)
-
-    # No XLA: on a CPU it barely speeds these small matrix products up (and slows the top-k of
-    # support selection down), while compiling each network would cost seconds.
-    model.compile(keras.optimizers.Adam(schedule), loss=[code_error] * layers, jit_compile=False)
-    dataset = dataset.map(lambda x, z: (x, (z,) * layers))
-    start = time.perf_counter()
-    history = model.fit(dataset, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False)
-    seconds = time.perf_counter() - start
-    if not np.isfinite(history.history["loss"][-1]):
-        print(f"  {network.name}: training diverged (loss {history.history['loss'][-1]})")
-    return seconds
-
-
-def per_layer(network, x, target):
-    return [db(nmse_db(z, target)) for z in network(x)]
+    recipe = training.Recipe(
+        epochs=1, batch_size=batch_size, learning_rate=learning_rate, schedule="cosine"
+    )
+    batches = stream.take(steps).map(lambda x, z: (x, (z,) * layers))
+    try:
+        # No XLA: on a CPU it barely speeds these small matrix products up (and slows the
+        # top-k of support selection down), while compiling each network would cost seconds.
+        result = training.fit(
+            network,
+            batches,
+            recipe=recipe,
+            loss=[code_error] * layers,
+            out_dir=None,
+            verbose=0,
+            jit_compile=False,
+        )
+    except errors.TrainingDivergedError as error:
+        print(f"  {network.name}: {error}")
+        return float("nan")
+    return result.wall_time_s
 
 
 def trainable(network):
     return sum(int(np.prod(w.shape)) for w in network.trainable_weights)
 
 
-def elapsed():
-    return f"[{time.perf_counter() - started:.0f} s]"
+def lasso_objective(z, x, A, lam):
+    """F(z) = ½‖x − A z‖² + λ‖z‖₁, averaged over the signals."""
+    return float(np.mean(0.5 * np.sum((x - z @ A.T) ** 2, 1) + lam * np.sum(np.abs(z), 1)))
 
 
-# 1. ISTA by hand -----------------------------------------------------------------------------
-problem = sparse_coding_problem(m, n, p=0.1, seed=args.seed)
-A = problem.A.astype(np.float64)
-x_test, z_test = problem.sample(1000, seed=args.seed + 2)
-L = lipschitz_constant(A)
-print(f"synthetic problem: A {m}×{n} Gaussian, unit columns, L = ‖A‖₂² = {L:.2f}, "
-      f"mutual coherence {mutual_coherence(A, A):.2f}; codes Bernoulli(0.1)×N(0,1)")  # fmt: skip
-
-
-def objective(z, x):
-    return float(np.mean(0.5 * np.sum((x - z @ A.T) ** 2, 1) + LAM * np.sum(np.abs(z), 1)))
-
-
-def ista_by_hand(x, iterations, fista=False):
+def ista_by_hand(A, lam, x, iterations, fista=False):
     """z ← η_{λ/L}(y + (1/L) Aᵀ(x − A y)); y = z for ISTA, y = z + β_k (z − z_prev) for FISTA."""
-    z = y = np.zeros((len(x), n))
+    L = lipschitz_constant(A)
+    z = y = np.zeros((len(x), A.shape[1]))
     t, iterates = 1.0, []
     for _ in range(iterations):
         u = y + (x - y @ A.T) @ A / L
-        z_next = np.sign(u) * np.maximum(np.abs(u) - LAM / L, 0.0)
+        z_next = np.sign(u) * np.maximum(np.abs(u) - lam / L, 0.0)
         if fista:
             t_next = (1 + np.sqrt(1 + 4 * t * t)) / 2
             y = z_next + (t - 1) / t_next * (z_next - z)
@@ -203,22 +193,44 @@ def ista_by_hand(x, iterations, fista=False):
     return iterates
 
 
+def describe(codes, target, D, x):
+    """NMSE per layer: code vs. the target z*, reconstruction vs. x; fraction of non-zeros."""
+    return {
+        "code_nmse_db": [db(nmse_db(z, target)) for z in codes],
+        "reconstruction_nmse_db": [db(nmse_db(z @ D.T, x)) for z in codes],
+        "nonzero_fraction": [round(float(np.mean(z != 0)), 4) for z in codes],
+    }
+
+
+# 1. ISTA by hand -----------------------------------------------------------------------------
+problem = data.sparse_coding_problem(m, n, p=0.1, seed=args.seed)
+A = problem.A.astype(np.float64)
+x_test, z_test = problem.sample(1000, seed=args.seed + 2)
+L = lipschitz_constant(A)
+print(
+    f"synthetic problem: A {m}×{n} Gaussian, unit columns, L = ‖A‖₂² = {L:.2f}, "
+    f"mutual coherence {mutual_coherence(A, A):.2f}; codes Bernoulli(0.1)×N(0,1)"
+)
+
+
 x_hand, z_hand = x_test[:200].astype(np.float64), z_test[:200].astype(np.float64)
-ista_iterates = ista_by_hand(x_hand, HAND_ITERATIONS)
-fista_iterates = ista_by_hand(x_hand, HAND_ITERATIONS, fista=True)
+ista_iterates = ista_by_hand(A, LAM, x_hand, HAND_ITERATIONS)
+fista_iterates = ista_by_hand(A, LAM, x_hand, HAND_ITERATIONS, fista=True)
 # F* from 5,000 FISTA iterations (keraslab's layer, compiled with XLA).
 z_star = tf.function(FISTA(A, LAM, 5000, dtype="float64"), jit_compile=True)(x_hand).numpy()
-F_star = objective(z_star, x_hand)
+F_star = lasso_objective(z_star, x_hand, A, LAM)
 curves = {}
 for name, iterates in (("ista", ista_iterates), ("fista", fista_iterates)):
     curves[name] = {
-        "objective_gap": [objective(z, x_hand) - F_star for z in iterates],
+        "objective_gap": [lasso_objective(z, x_hand, A, LAM) - F_star for z in iterates],
         "nmse_db": [db(nmse_db(z, z_hand)) for z in iterates],
     }
 layer = ISTA(problem.A, LAM, HAND_ITERATIONS)(x_hand.astype(np.float32)).numpy()
 layer_diff = float(np.max(np.abs(layer - ista_iterates[-1])))
-print(f"ISTA by hand = keraslab.layers.ISTA after {HAND_ITERATIONS} iterations "
-      f"(float64 vs float32): max |Δz| = {layer_diff:.1e}")  # fmt: skip
+print(
+    f"ISTA by hand = keraslab.layers.ISTA after {HAND_ITERATIONS} iterations "
+    f"(float64 vs float32): max |Δz| = {layer_diff:.1e}"
+)
 k = np.arange(1, HAND_ITERATIONS + 1)
 fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
 for name, style in (("ista", "C0"), ("fista", "C1")):
@@ -245,36 +257,39 @@ results["synthetic"] = {
             "nmse_db": c["nmse_db"],
         }
         for name, c in curves.items()
-    },  # fmt: skip
+    },
     "lasso_solution_nmse_db": db(nmse_db(z_star, z_hand)),
     "ista_layer_vs_numpy_max_abs_diff": layer_diff,
 }
-print(f"after {HAND_ITERATIONS} iterations: ISTA {curves['ista']['nmse_db'][-1]:.1f} dB, "
-      f"FISTA {curves['fista']['nmse_db'][-1]:.1f} dB; the lasso solution itself is "
-      f"{results['synthetic']['lasso_solution_nmse_db']:.1f} dB from the true code "
-      f"(λ biases it) {elapsed()}")  # fmt: skip
+print(
+    f"after {HAND_ITERATIONS} iterations: ISTA {curves['ista']['nmse_db'][-1]:.1f} dB, "
+    f"FISTA {curves['fista']['nmse_db'][-1]:.1f} dB; the lasso solution itself is "
+    f"{results['synthetic']['lasso_solution_nmse_db']:.1f} dB from the true code "
+    f"(λ biases it) [{time.perf_counter() - started:.0f} s]"
+)
 
 # 2. Unroll ISTA into a network -------------------------------------------------------------
 # One LISTA cell computes η_θ(W z + B x); with B = Aᵀ/L, W = I − BA, θ = λ/L it is one ISTA
 # step, and the tied network repeats it T times. Untrained, it *is* ISTA.
-tied = lista(problem.A, T=T, variant="lista_tied", lam=LAM, return_all=True)
-tied_outputs = tied(x_hand.astype(np.float32))
-tied_diff = max(float(np.max(np.abs(np.asarray(z) - ista_iterates[t])))
-                for t, z in enumerate(tied_outputs))  # fmt: skip
-untied_outputs = lista(problem.A, T=T, variant="lista", lam=LAM, return_all=True)(
-    x_hand.astype(np.float32)
+unrolled = {}  # max |Δz_t| over the layers, against ISTA's iterates
+for variant in ("lista_tied", "lista"):
+    network = lista(problem.A, T=T, variant=variant, lam=LAM, return_all=True)
+    outputs = [np.asarray(z) for z in network(x_hand.astype(np.float32))]
+    unrolled[variant] = max(
+        float(np.max(np.abs(z - ista_iterates[t]))) for t, z in enumerate(outputs)
+    )
+tied_diff, untied_diff = unrolled["lista_tied"], unrolled["lista"]
+print(
+    f"tied LISTA at initialisation vs. {T} ISTA iterations: max |Δz_t| = {tied_diff:.1e} "
+    f"(untied: {untied_diff:.1e})"
 )
-untied_diff = max(float(np.max(np.abs(np.asarray(z) - ista_iterates[t])))
-                  for t, z in enumerate(untied_outputs))  # fmt: skip
-print(f"tied LISTA at initialisation vs. {T} ISTA iterations: max |Δz_t| = {tied_diff:.1e} "
-      f"(untied: {untied_diff:.1e})")  # fmt: skip
 results["synthetic"]["tied_lista_init_vs_ista_max_abs_diff"] = tied_diff
 results["synthetic"]["untied_lista_init_vs_ista_max_abs_diff"] = untied_diff
 
 # 3. Train the learned variants -------------------------------------------------------------
 # Fresh examples every step: the problem streams (x, z) batches from a seeded generator.
-ista_curve = solver_curve(ISTA, problem.A, x_test, z_test, SOLVER_ITERATIONS)
-fista_curve = solver_curve(FISTA, problem.A, x_test, z_test, SOLVER_ITERATIONS)
+ista_curve = solver_curve(ISTA, problem.A, LAM, x_test, z_test, SOLVER_ITERATIONS)
+fista_curve = solver_curve(FISTA, problem.A, LAM, x_test, z_test, SOLVER_ITERATIONS)
 synthetic_nmse = {
     "ista": [db(v) for v in ista_curve[:T]],
     "fista": [db(v) for v in fista_curve[:T]],
@@ -285,16 +300,22 @@ for variant in SYNTHETIC_VARIANTS:
     keras.utils.set_random_seed(args.seed)
     network = lista(problem.A, T=T, variant=variant, lam=LAM, return_all=True)
     stream = problem.dataset(BATCH, seed=args.seed + 10)
-    train_seconds[variant] = round(train(network, stream, steps), 1)
-    synthetic_nmse[variant] = per_layer(network, x_test, z_test)
+    train_seconds[variant] = round(train(network, stream, steps, LR, BATCH), 1)
+    synthetic_nmse[variant] = [db(v) for v in training.per_layer_nmse(network, x_test, z_test)]
     networks[variant] = network
-    print(f"{variant:>11}: {synthetic_nmse[variant][-1]:6.1f} dB at layer {T} "
-          f"({train_seconds[variant]:.0f} s, {trainable(network):,} parameters) "
-          f"{elapsed()}")  # fmt: skip
-print(f"{'ISTA':>11}: {synthetic_nmse['ista'][-1]:6.1f} dB at iteration {T}, "
-      f"{ista_curve[-1]:.1f} dB at {SOLVER_ITERATIONS}")  # fmt: skip
-print(f"{'FISTA':>11}: {synthetic_nmse['fista'][-1]:6.1f} dB at iteration {T}, "
-      f"{fista_curve[-1]:.1f} dB at {SOLVER_ITERATIONS}")  # fmt: skip
+    print(
+        f"{variant:>11}: {synthetic_nmse[variant][-1]:6.1f} dB at layer {T} "
+        f"({train_seconds[variant]:.0f} s, {trainable(network):,} parameters) "
+        f"[{time.perf_counter() - started:.0f} s]"
+    )
+print(
+    f"{'ISTA':>11}: {synthetic_nmse['ista'][-1]:6.1f} dB at iteration {T}, "
+    f"{ista_curve[-1]:.1f} dB at {SOLVER_ITERATIONS}"
+)
+print(
+    f"{'FISTA':>11}: {synthetic_nmse['fista'][-1]:6.1f} dB at iteration {T}, "
+    f"{fista_curve[-1]:.1f} dB at {SOLVER_ITERATIONS}"
+)
 results["synthetic"].update(
     nmse_db_per_layer=synthetic_nmse,
     ista_nmse_db_at_1000=db(ista_curve[-1]),
@@ -309,8 +330,11 @@ ax.semilogx(iters, fista_curve, "k--", lw=1, label="FISTA")
 for variant in SYNTHETIC_VARIANTS:
     ax.semilogx(range(1, T + 1), synthetic_nmse[variant], "o-", ms=3, label=variant)
 ax.axvline(T, color="gray", lw=0.5)
-ax.set(xlabel="layer / iteration", ylabel="NMSE (dB)",
-       title=f"learned vs. iterative, A {m}×{n}, λ = {LAM}, {steps} training steps")  # fmt: skip
+ax.set(
+    xlabel="layer / iteration",
+    ylabel="NMSE (dB)",
+    title=f"learned vs. iterative, A {m}×{n}, λ = {LAM}, {steps} training steps",
+)
 ax.grid(alpha=0.3, which="both")
 ax.legend(fontsize=8, ncol=2)
 fig.tight_layout()
@@ -318,26 +342,33 @@ fig.savefig(out / "nmse_per_layer.png", dpi=110)
 plt.close(fig)
 
 # 4. What the networks learned --------------------------------------------------------------
-# Each cell starts at θ = λ/L; LISTA-CP's W starts at A/L and LISTA's W at I − AᵀA/L.
-
-
-def cells(network):
-    return [network.get_layer(f"layer_{t}") for t in range(1, T + 1)]
-
-
-thresholds = {v: [float(keras.ops.mean(c.theta)) for c in cells(networks[v])]
-              for v in SYNTHETIC_VARIANTS if v != "lista_tied"}  # fmt: skip
+# Each cell starts at θ = λ/L; LISTA-CP's W starts at A/L and LISTA's W at I − AᵀA/L. An untied
+# network's cells are its layers layer_1 … layer_T.
+cells = {
+    v: [networks[v].get_layer(f"layer_{t}") for t in range(1, T + 1)]
+    for v in SYNTHETIC_VARIANTS
+    if v != "lista_tied"
+}
+thresholds = {
+    v: [float(keras.ops.mean(c.theta)) for c in cells[v]]
+    for v in SYNTHETIC_VARIANTS
+    if v != "lista_tied"
+}
 if "lista_tied" in networks:
     tied_theta = float(networks["lista_tied"].get_layer("lista_cell").theta)
     thresholds["lista_tied"] = [tied_theta] * T
-gamma = [float(c.gamma) for c in cells(networks["alista"])]
+gamma = [float(c.gamma) for c in cells["alista"]]
 W0_lista = np.eye(n) - A.T @ A / L
 moved = {
-    "lista": [float(np.linalg.norm(c.W.numpy() - W0_lista) / np.linalg.norm(W0_lista))
-              for c in cells(networks["lista"])[1:]],  # layer 1 has no W
-    "lista_cpss": [float(np.linalg.norm(c.W.numpy() - A / L) / np.linalg.norm(A / L))
-                   for c in cells(networks["lista_cpss"])],
-}  # fmt: skip
+    "lista": [
+        float(np.linalg.norm(c.W.numpy() - W0_lista) / np.linalg.norm(W0_lista))
+        for c in cells["lista"][1:]
+    ],  # layer 1 has no W
+    "lista_cpss": [
+        float(np.linalg.norm(c.W.numpy() - A / L) / np.linalg.norm(A / L))
+        for c in cells["lista_cpss"]
+    ],
+}
 fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
 for variant, values in thresholds.items():
     axes[0].plot(range(1, T + 1), values, "o-", ms=3, label=variant)
@@ -349,7 +380,7 @@ axes[1].set(xlabel="layer", ylabel="γ_t", title="ALISTA step sizes")
 axes[2].plot(range(2, T + 1), moved["lista"], "o-", label="LISTA W_t vs. I − AᵀA/L")
 axes[2].plot(range(1, T + 1), moved["lista_cpss"], "s-", label="LISTA-CPSS W_t vs. A/L")
 axes[2].set(xlabel="layer", ylabel="‖W_t − W_0‖_F / ‖W_0‖_F", title="how far the weights moved")
-change = (cells(networks["lista"])[-1].W.numpy() - W0_lista)[:40, :40]
+change = (cells["lista"][-1].W.numpy() - W0_lista)[:40, :40]
 vmax = np.abs(change).max()
 image = axes[3].imshow(change, cmap="RdBu_r", vmin=-vmax, vmax=vmax)
 fig.colorbar(image, ax=axes[3], fraction=0.046)
@@ -374,24 +405,31 @@ print(
 # 5. Real data: Fashion-MNIST patches in an overcomplete DCT dictionary -----------------------
 # Mean-removed 8×8 patches (the mean is the DC term every patch has; removed, the code
 # describes structure), skipping flat ones (std ≤ 0.05: background, they code to z = 0).
-D = dct_dictionary(8)  # 64 × 256
+D = data.dct_dictionary(8)  # 64 × 256
 L_D = lipschitz_constant(D)
 train_images = data.load_arrays(args.dataset, "train")
 test_images = data.load_arrays(args.dataset, "test")
 num_train = 6000 if args.quick else 50_000
-patches_train = extract_patches(train_images.images, 8, num_train, seed=args.seed, min_std=0.05)
-patches_test = extract_patches(test_images.images, 8, 1000, seed=args.seed + 1, min_std=0.05)
+patches_train = data.extract_patches(
+    train_images.images, 8, num_train, seed=args.seed, min_std=0.05
+)
+patches_test = data.extract_patches(test_images.images, 8, 1000, seed=args.seed + 1, min_std=0.05)
 x_p, x_p_test = patches_train.patches, patches_test.patches
-print(f"\npatches: {num_train} training / 1000 test 8×8 patches of {args.dataset} "
-      f"({train_images.source}); DCT dictionary {D.shape[0]}×{D.shape[1]}, L = {L_D:.2f}, "
-      f"mutual coherence {mutual_coherence(D, D):.2f}")  # fmt: skip
+print(
+    f"\npatches: {num_train} training / 1000 test 8×8 patches of {args.dataset} "
+    f"({train_images.source}); DCT dictionary {D.shape[0]}×{D.shape[1]}, L = {L_D:.2f}, "
+    f"mutual coherence {mutual_coherence(D, D):.2f}"
+)
 fig, axes = plt.subplots(1, 2, figsize=(11, 5.6))
 tiles = D.reshape(8, 8, 16, 16).transpose(2, 0, 3, 1)  # (k, i, l, j): atom (k, l) at tile (k, l)
 padded = np.pad(tiles, ((0, 0), (0, 1), (0, 0), (0, 1)), constant_values=np.nan)
 axes[0].imshow(padded.reshape(16 * 9, 16 * 9), cmap="gray")
 axes[0].set_title("the 256 atoms of the 2× overcomplete 2D DCT")
-grid = np.pad(patches_test.images()[:64].reshape(8, 8, 8, 8).transpose(0, 2, 1, 3),
-              ((0, 0), (0, 1), (0, 0), (0, 1)), constant_values=np.nan)  # fmt: skip
+grid = np.pad(
+    patches_test.images()[:64].reshape(8, 8, 8, 8).transpose(0, 2, 1, 3),
+    ((0, 0), (0, 1), (0, 0), (0, 1)),
+    constant_values=np.nan,
+)
 axes[1].imshow(grid.reshape(8 * 9, 8 * 9), cmap="gray_r")
 axes[1].set_title("64 test patches (mean added back)")
 for ax in axes:
@@ -409,19 +447,12 @@ z_p = np.concatenate([solve(x_p[i : i + 1000]).numpy() for i in range(0, num_tra
 z_p_test = solve(x_p_test).numpy()
 solve_seconds = time.perf_counter() - start
 converged = db(nmse_db(half(x_p_test), z_p_test))
-print(f"z* by {TARGET_ITERATIONS} FISTA iterations ({solve_seconds:.0f} s); half as many are "
-      f"{converged:.0f} dB from it; z* has {np.mean(z_p_test != 0):.1%} non-zeros and "
-      f"reconstructs the patches to {float(nmse_db(z_p_test @ D.T, x_p_test)):.1f} dB "
-      f"{elapsed()}")  # fmt: skip
-
-
-def describe(codes):
-    """NMSE per layer: code vs. z*, reconstruction vs. x; fraction of non-zeros."""
-    return {
-        "code_nmse_db": [db(nmse_db(z, z_p_test)) for z in codes],
-        "reconstruction_nmse_db": [db(nmse_db(z @ D.T, x_p_test)) for z in codes],
-        "nonzero_fraction": [round(float(np.mean(z != 0)), 4) for z in codes],
-    }
+print(
+    f"z* by {TARGET_ITERATIONS} FISTA iterations ({solve_seconds:.0f} s); half as many are "
+    f"{converged:.0f} dB from it; z* has {np.mean(z_p_test != 0):.1%} non-zeros and "
+    f"reconstructs the patches to {float(nmse_db(z_p_test @ D.T, x_p_test)):.1f} dB "
+    f"[{time.perf_counter() - started:.0f} s]"
+)
 
 
 patch_results = {
@@ -429,7 +460,7 @@ patch_results = {
         "shape": list(D.shape),
         "lipschitz": L_D,
         "mutual_coherence": mutual_coherence(D, D),
-    },  # fmt: skip
+    },
     "patches": {
         "size": 8,
         "train": num_train,
@@ -437,7 +468,7 @@ patch_results = {
         "min_std": 0.05,
         "mean_removed": True,
         "source": train_images.source,
-    },  # fmt: skip
+    },
     "target": f"lasso solution z* ({TARGET_ITERATIONS} FISTA iterations, same lambda)",
     "target_solve_seconds": round(solve_seconds, 1),
     "fista_half_iterations_vs_target_nmse_db": converged,
@@ -450,9 +481,9 @@ patch_results = {
 }
 for name, solver in (("ista", ISTA), ("fista", FISTA)):
     iterates = solver(D, LAM, T_PATCH, return_iterates=True)(x_p_test).numpy()
-    patch_results["methods"][name] = describe(iterates.transpose(1, 0, 2))
-ista_long = solver_curve(ISTA, D, x_p_test, z_p_test, SOLVER_ITERATIONS)
-fista_long = solver_curve(FISTA, D, x_p_test, z_p_test, SOLVER_ITERATIONS)
+    patch_results["methods"][name] = describe(iterates.transpose(1, 0, 2), z_p_test, D, x_p_test)
+ista_long = solver_curve(ISTA, D, LAM, x_p_test, z_p_test, SOLVER_ITERATIONS)
+fista_long = solver_curve(FISTA, D, LAM, x_p_test, z_p_test, SOLVER_ITERATIONS)
 
 # ALISTA's analytic W is A itself for a tight frame (A Aᵀ = 4 I), so WᵀA = AᵀA has norm 4 and
 # the authors' initial step γ = 1 exceeds the stable 2/4: untrained, it diverges.
@@ -472,11 +503,15 @@ for variant in PATCH_VARIANTS:
     if variant == "alista":
         for t in range(1, T_PATCH + 1):
             network.get_layer(f"layer_{t}").gamma.assign(gamma_safe)
-    stream = (tf.data.Dataset.from_tensor_slices((x_p, z_p)).repeat()
-              .shuffle(10_000, seed=args.seed).batch(BATCH, drop_remainder=True))  # fmt: skip
-    patch_results["train_seconds"][variant] = round(train(network, stream, steps), 1)
+    stream = (
+        tf.data.Dataset.from_tensor_slices((x_p, z_p))
+        .repeat()
+        .shuffle(10_000, seed=args.seed)
+        .batch(BATCH, drop_remainder=True)
+    )
+    patch_results["train_seconds"][variant] = round(train(network, stream, steps, LR, BATCH), 1)
     codes = [z.numpy() for z in network(x_p_test)]
-    patch_results["methods"][variant] = describe(codes)
+    patch_results["methods"][variant] = describe(codes, z_p_test, D, x_p_test)
     patch_networks[variant] = network
 # Which variant works on this dictionary? In our runs, the ones that learn full matrices
 # (LISTA, LISTA-CP) got closest to z*; LISTA-CPSS and ALISTA fell behind. Plausible reasons:
@@ -488,31 +523,42 @@ methods = patch_results["methods"]
 best = min(PATCH_VARIANTS, key=lambda v: methods[v]["code_nmse_db"][-1])
 patch_results["best_variant"] = best
 best_db = methods[best]["code_nmse_db"][-1]
-matched = {name: int(np.argmax(curve <= best_db)) + 1 if np.any(curve <= best_db) else None
-           for name, curve in (("ista", ista_long), ("fista", fista_long))}  # fmt: skip
+matched = {
+    name: int(np.argmax(curve <= best_db)) + 1 if np.any(curve <= best_db) else None
+    for name, curve in (("ista", ista_long), ("fista", fista_long))
+}
 patch_results["iterations_to_match_best"] = matched
 patch_results["ista_code_nmse_db_at_1000"] = db(ista_long[-1])
 patch_results["fista_code_nmse_db_at_1000"] = db(fista_long[-1])
 print(f"{'method':>11}  code vs z* (dB)  reconstruction (dB)  non-zeros   at layer {T_PATCH}")
 for name, r in methods.items():
-    print(f"{name:>11}  {r['code_nmse_db'][-1]:15.1f}  {r['reconstruction_nmse_db'][-1]:19.1f}"
-          f"  {r['nonzero_fraction'][-1]:9.1%}")  # fmt: skip
-print(f"{'z*':>11}  {'':15}  {patch_results['lasso_solution']['reconstruction_nmse_db']:19.1f}"
-      f"  {patch_results['lasso_solution']['nonzero_fraction']:9.1%}")  # fmt: skip
-print(f"best: {best}; ISTA needs {matched['ista']} iterations and FISTA {matched['fista']} to "
-      f"get as close to z* as its {T_PATCH} layers {elapsed()}")  # fmt: skip
+    print(
+        f"{name:>11}  {r['code_nmse_db'][-1]:15.1f}  {r['reconstruction_nmse_db'][-1]:19.1f}"
+        f"  {r['nonzero_fraction'][-1]:9.1%}"
+    )
+print(
+    f"{'z*':>11}  {'':15}  {patch_results['lasso_solution']['reconstruction_nmse_db']:19.1f}"
+    f"  {patch_results['lasso_solution']['nonzero_fraction']:9.1%}"
+)
+print(
+    f"best: {best}; ISTA needs {matched['ista']} iterations and FISTA {matched['fista']} to "
+    f"get as close to z* as its {T_PATCH} layers [{time.perf_counter() - started:.0f} s]"
+)
 
 fig, axes = plt.subplots(1, 3, figsize=(15, 4))
 layers = range(1, T_PATCH + 1)
 for name, r in methods.items():
     style = {"ista": "k-", "fista": "k--"}.get(name, "o-")
-    for ax, key in zip(axes, ("code_nmse_db", "reconstruction_nmse_db", "nonzero_fraction"),
-                       strict=True):  # fmt: skip
+    for ax, key in zip(
+        axes, ("code_nmse_db", "reconstruction_nmse_db", "nonzero_fraction"), strict=True
+    ):
         ax.plot(layers, r[key], style, ms=3, label=name)
-axes[1].axhline(patch_results["lasso_solution"]["reconstruction_nmse_db"], color="gray", ls=":",
-                label="z*")  # fmt: skip
-axes[2].axhline(patch_results["lasso_solution"]["nonzero_fraction"], color="gray", ls=":",
-                label="z*")  # fmt: skip
+axes[1].axhline(
+    patch_results["lasso_solution"]["reconstruction_nmse_db"], color="gray", ls=":", label="z*"
+)
+axes[2].axhline(
+    patch_results["lasso_solution"]["nonzero_fraction"], color="gray", ls=":", label="z*"
+)
 axes[0].set(ylabel="NMSE of the code vs. z* (dB)", title="code error")
 axes[1].set(ylabel="‖x − A z_t‖² / ‖x‖² (dB)", title="reconstruction error")
 axes[2].set(ylabel="fraction of non-zero coefficients", title="sparsity")
@@ -520,27 +566,30 @@ for ax in axes:
     ax.set_xlabel("layer / iteration")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-fig.suptitle(f"Fashion-MNIST 8×8 patches, DCT 64×256, λ = {LAM}: learned vs. iterative at "
-             f"equal layers")  # fmt: skip
+fig.suptitle(
+    f"Fashion-MNIST 8×8 patches, DCT 64×256, λ = {LAM}: learned vs. iterative at equal layers"
+)
 fig.tight_layout()
 fig.savefig(out / "patches_nmse.png", dpi=110)
 plt.close(fig)
 
 # Reconstructed patches, and whole test images rebuilt from all their 21 × 21 overlapping
 # patches (each pixel the average of the patches that cover it).
-ista_fixed = ISTA(D, LAM, T_PATCH)
+# Each coder maps patches to codes: ISTA, the best network's last layer, and the solver of z*.
+best_network = patch_networks[best]
 coders = {
-    f"ISTA, {T_PATCH} iterations": lambda x: ista_fixed(x).numpy(),
-    f"{best}, {T_PATCH} layers": lambda x: patch_networks[best](x)[-1].numpy(),
-    f"z* ({TARGET_ITERATIONS} FISTA iterations)": lambda x: solve(x).numpy(),
+    f"ISTA, {T_PATCH} iterations": ISTA(D, LAM, T_PATCH),
+    f"{best}, {T_PATCH} layers": keras.Model(best_network.input, best_network.outputs[-1]),
+    f"z* ({TARGET_ITERATIONS} FISTA iterations)": solve,
 }
 shown = {"patch": x_p_test[:12]}
-shown.update({label: code(x_p_test[:12]) @ D.T for label, code in coders.items()})
+shown.update({label: np.asarray(code(x_p_test[:12])) @ D.T for label, code in coders.items()})
 fig, axes = plt.subplots(len(shown), 12, figsize=(12, 4.6))
 for r, (label, values) in enumerate(shown.items()):
     for c in range(12):
-        axes[r, c].imshow(values[c].reshape(8, 8) + patches_test.means[c], cmap="gray_r",
-                          vmin=0, vmax=1)  # fmt: skip
+        axes[r, c].imshow(
+            values[c].reshape(8, 8) + patches_test.means[c], cmap="gray_r", vmin=0, vmax=1
+        )
         axes[r, c].axis("off")
     axes[r, 0].set_title(label, fontsize=8, loc="left")
 fig.suptitle("test patches and their reconstructions A z (mean added back)")
@@ -555,7 +604,7 @@ means = windows.mean(axis=1, keepdims=True)
 image_nmse = {}
 fig, axes = plt.subplots(3, len(coders) + 1, figsize=(2.6 * (len(coders) + 1), 8))
 for c, (label, code) in enumerate(coders.items(), start=1):
-    coded = (code(windows - means) @ D.T + means).reshape(3, 21, 21, 8, 8)
+    coded = (np.asarray(code(windows - means)) @ D.T + means).reshape(3, 21, 21, 8, 8)
     total, count = np.zeros((3, 28, 28)), np.zeros((3, 28, 28))
     for i in range(21):
         for j in range(21):
@@ -572,8 +621,10 @@ for r in range(3):
     axes[r, 0].set_title("test image", fontsize=8)
 for ax in axes.ravel():
     ax.axis("off")
-fig.suptitle("test images rebuilt from their coded overlapping patches (NMSE of the image "
-             "minus its mean)", fontsize=9)  # fmt: skip
+fig.suptitle(
+    "test images rebuilt from their coded overlapping patches (NMSE of the image minus its mean)",
+    fontsize=9,
+)
 fig.tight_layout()
 fig.savefig(out / "images_reconstruction.png", dpi=110)
 plt.close(fig)

@@ -56,8 +56,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keraslab import data, training, zoo  # noqa: E402
-from keraslab.analysis.robustness import fgsm, fgsm_accuracy, jacobian_norms  # noqa: E402
+from keraslab import analysis, data, training, zoo  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--quick", action="store_true", help="one repeat, 15 epochs: minutes on a CPU")
@@ -85,8 +84,9 @@ out.mkdir(parents=True, exist_ok=True)
 epochs = args.epochs or (15 if args.quick else 30)
 repeats = args.repeats or (1 if args.quick else 3)
 unlabelled_count = args.unlabelled or (2000 if args.quick else 3900)
-results: dict = {"lab": "05_regularization", "dataset": args.dataset, "quick": args.quick,
-                 "epochs": epochs, "repeats": repeats}  # fmt: skip
+results: dict = dict(
+    lab="05_regularization", dataset=args.dataset, quick=args.quick, epochs=epochs, repeats=repeats
+)
 started = time.perf_counter()
 BATCH, LEARNING_RATE = 32, 1e-3
 EPSILONS = sorted({0.0, 0.01, 0.02, 0.03, args.epsilon, 0.075, 0.1, 0.15, 0.2})
@@ -97,59 +97,67 @@ JACOBIAN_SAMPLES = 500 if args.quick else None
 
 # 1. The data -------------------------------------------------------------------------------
 # A class-balanced labelled subset of the training split (a different one per repeat), and the
-# whole test split. The model takes normalized images (x/255 − μ)/σ, like keraslab.data.load
-# produces; FGSM sizes are stated in raw pixel units (ε = 0.05 ≈ 13 grey levels of 255), and
-# robustness.fgsm converts them with the same μ and σ.
+# whole test split. The model takes normalized images (x/255 − μ)/σ: `spec.normalize` is the
+# formula of keraslab.data.load's pipeline, for NumPy arrays. FGSM sizes are stated in raw
+# pixel units (ε = 0.05 ≈ 13 grey levels of 255), and analysis.fgsm converts them with the
+# same μ and σ.
 spec = data.get_spec(args.dataset)
 train_raw = data.load_arrays(args.dataset, "train")
 test_raw = data.load_arrays(args.dataset, "test")
 test_ds = data.load(args.dataset, "test", batch_size=250)
 n_test = len(test_raw.labels)
-print(f"{args.dataset}: {len(train_raw.labels)} train / {n_test} test images from "
-      f"{train_raw.source}; training on {args.labelled} labelled images, {epochs} epochs, "
-      f"{repeats} repeat(s) per condition")  # fmt: skip
+print(
+    f"{args.dataset}: {len(train_raw.labels)} train / {n_test} test images from "
+    f"{train_raw.source}; training on {args.labelled} labelled images, {epochs} epochs, "
+    f"{repeats} repeat(s) per condition"
+)
 
 
-def normalized(images: np.ndarray) -> np.ndarray:
-    return (images.astype("float32") / 255.0 - np.float32(spec.mean)) / np.float32(spec.std)
-
-
-def balanced_subset(count: int, seed: int, exclude: np.ndarray | None = None) -> np.ndarray:
-    """``count`` training indices, as many of each class as possible, drawn at random."""
-    rng = np.random.default_rng(seed)
-    available = np.ones(len(train_raw.labels), bool)
-    if exclude is not None:
-        available[exclude] = False
-    per_class = [rng.permutation(np.flatnonzero(available & (train_raw.labels == c)))
-                 for c in range(spec.num_classes)]  # fmt: skip
-    take = [count // spec.num_classes + (c < count % spec.num_classes)
-            for c in range(spec.num_classes)]  # fmt: skip
-    return np.concatenate([p[:k] for p, k in zip(per_class, take, strict=True)])
-
-
-def labelled_dataset(indices: np.ndarray, seed: int) -> tf.data.Dataset:
-    x, y = normalized(train_raw.images[indices]), train_raw.labels[indices]
-    return (tf.data.Dataset.from_tensor_slices((x, y))
-            .shuffle(len(y), seed=seed, reshuffle_each_iteration=True).batch(BATCH))  # fmt: skip
-
-
-def at_epsilon(run: dict, epsilon: float = args.epsilon) -> float:
-    return run["fgsm"]["accuracy"][run["fgsm"]["epsilons"].index(epsilon)]
-
-
-def measure(network: keras.Model, train_x: np.ndarray) -> tuple[dict, np.ndarray]:
-    """Test accuracy, ‖J_f(x)‖_F on test and training images (with respect to the model's
-    normalized input, the quantity the Jacobian penalty shrinks), and the FGSM curve; plus
-    the per-sample test norms."""
-    curve = fgsm_accuracy(network, test_ds, EPSILONS, mean=spec.mean, std=spec.std)
-    norms = jacobian_norms(network, test_ds, max_samples=JACOBIAN_SAMPLES)
-    train_norms = jacobian_norms(network, train_x, batch_size=250, max_samples=JACOBIAN_SAMPLES)
-    return {
+def train_and_measure(
+    seed: int,
+    batches: tf.data.Dataset,
+    train_images: np.ndarray,
+    *,
+    dataset: str,
+    recipe: training.Recipe,
+    test_ds: tf.data.Dataset,
+    spec: data.DatasetSpec,
+    epsilons: list[float],
+    samples: int | None,
+    **fit_args,
+) -> tuple[keras.Model, dict, np.ndarray]:
+    """Train a fresh SmallCNN (initial weights from ``seed``) with ``training.fit(**fit_args)``
+    (penalties, or a custom loss), then measure it: test accuracy and the FGSM curve over the
+    test split, ‖J_f(x)‖_F on at most ``samples`` test and training images, with respect to
+    the model's normalized input (the quantity the Jacobian penalty shrinks). Returns the
+    network, the run's record and the per-sample test norms."""
+    keras.utils.set_random_seed(seed)  # the same initial weights for every condition
+    network = zoo.build("small_cnn", dataset=dataset)
+    # jit_compile=False: on a CPU the double backward of the Jacobian penalties ran faster
+    # without XLA here, and nothing has to compile before the first step.
+    result = training.fit(
+        network, batches, recipe=recipe, out_dir=None, verbose=0, jit_compile=False, **fit_args
+    )
+    curve = analysis.fgsm_accuracy(network, test_ds, epsilons, mean=spec.mean, std=spec.std)
+    norms = analysis.jacobian_norms(network, test_ds, max_samples=samples)
+    train_norms = analysis.jacobian_norms(
+        network, train_images, batch_size=250, max_samples=samples
+    )
+    run = {
+        "seed": seed,
+        "train_time_s": round(result.wall_time_s, 1),
+        "final_train": {k: v[-1] for k, v in result.history.items()},
         "test_accuracy": curve.clean_accuracy,
         "jacobian_test": norms.to_dict(),
         "jacobian_train": train_norms.to_dict(),
         "fgsm": curve.to_dict(),
-    }, norms.norms
+    }
+    return network, run, norms.norms
+
+
+def at_epsilon(run: dict, epsilon: float) -> float:
+    """A run's FGSM accuracy at one of its ε's."""
+    return run["fgsm"]["accuracy"][run["fgsm"]["epsilons"].index(epsilon)]
 
 
 # 2. The conditions -------------------------------------------------------------------------
@@ -163,34 +171,46 @@ conditions = {
     "Jacobian (exact)": lambda: [training.JacobianFrobenius(args.jacobian)],
     "invariance": lambda: [training.Invariance(args.invariance)],
 }
-weights = {"weight decay": args.weight_decay, "Jacobian (1 projection)": args.jacobian,
-           "Jacobian (exact)": args.jacobian, "invariance": args.invariance}  # fmt: skip
+weights = {name: p.weight for name, penalties in conditions.items() for p in penalties()}
 recipe = training.Recipe(epochs=epochs, batch_size=BATCH, learning_rate=LEARNING_RATE)
+# Every network is trained with this recipe and measured the same way, on the same test images.
+protocol = {
+    "dataset": args.dataset,
+    "recipe": recipe,
+    "test_ds": test_ds,
+    "spec": spec,
+    "epsilons": EPSILONS,
+    "samples": JACOBIAN_SAMPLES,
+}
 runs: dict[str, list[dict]] = {name: [] for name in conditions}
 test_norms: dict[str, np.ndarray] = {}  # per-sample ‖J_f‖_F of each condition's first run
 for repeat in range(repeats):
     seed = args.seed + repeat
-    indices = balanced_subset(args.labelled, seed)
+    indices = data.balanced_subset(train_raw.labels, args.labelled, seed=seed)
+    x_train, y_train = spec.normalize(train_raw.images[indices]), train_raw.labels[indices]
     for name, penalties in conditions.items():
-        keras.utils.set_random_seed(seed)  # the same initial weights for every condition
-        network = zoo.build("small_cnn", dataset=args.dataset)
-        # jit_compile=False: on a CPU the double backward of the Jacobian penalties ran faster
-        # without XLA here, and nothing has to compile before the first step.
-        result = training.fit(network, labelled_dataset(indices, seed), recipe=recipe,
-                              penalties=penalties(), out_dir=None, verbose=0,
-                              jit_compile=False)  # fmt: skip
-        measured, norms = measure(network, normalized(train_raw.images[indices]))
-        final = {k: v[-1] for k, v in result.history.items()}
-        run = {"seed": seed, "train_time_s": round(result.wall_time_s, 1), "final_train": final,
-               **measured}  # fmt: skip
+        # A fresh shuffle per run, seeded like the first one (a tf.data shuffle combines its
+        # seed with the global one, and its reshuffling moves on with every pass).
+        keras.utils.set_random_seed(seed)
+        batches = (
+            tf.data.Dataset.from_tensor_slices((x_train, y_train))
+            .shuffle(len(y_train), seed=seed)
+            .batch(BATCH)
+        )
+        network, run, norms = train_and_measure(
+            seed, batches, x_train, penalties=penalties(), **protocol
+        )
         runs[name].append(run)
         test_norms.setdefault(name, norms)
         if repeat == 0 and name == "none":
             baseline = network  # attacked in the examples figure below
-        print(f"[{repeat + 1}/{repeats}] {name:24s} test acc {run['test_accuracy']:.3f}  "
-              f"mean ‖J‖_F {run['jacobian_test']['mean']:6.2f}  "
-              f"FGSM(ε={args.epsilon}) {at_epsilon(run):.3f}  ({run['train_time_s']} s)",
-              flush=True)  # fmt: skip
+        print(
+            f"[{repeat + 1}/{repeats}] {name:24s} test acc {run['test_accuracy']:.3f}  "
+            f"mean ‖J‖_F {run['jacobian_test']['mean']:6.2f}  "
+            f"FGSM(ε={args.epsilon}) {at_epsilon(run, args.epsilon):.3f}  "
+            f"({run['train_time_s']} s)",
+            flush=True,
+        )
 
 
 # 3. How sure can we be? --------------------------------------------------------------------
@@ -199,25 +219,30 @@ for repeat in range(repeats):
 # its own labelled subset and initial weights (measured only when --repeats ≥ 2). A difference
 # is called real below only when it exceeds twice the combined uncertainty; that is
 # conservative, since every condition is scored on the same test images.
-def summarize(values: list[float], accuracy: bool) -> dict:
+def summarize(values: list[float], test_images: int | None) -> dict:
+    """Mean, run-to-run spread and the combined uncertainty of one measurement over runs;
+    ``test_images``: the test-set size when the values are accuracies (else no sampling
+    error is counted)."""
     mean = float(np.mean(values))
     seed_std = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    test_se = math.sqrt(mean * (1 - mean) / n_test) if accuracy else 0.0
+    test_se = math.sqrt(mean * (1 - mean) / test_images) if test_images else 0.0
     u = math.sqrt(test_se**2 + (seed_std**2 / len(values) if seed_std is not None else 0.0))
     return {"mean": mean, "seed_std": seed_std, "uncertainty": u, "runs": len(values)}
 
 
-def summary_of(run_list: list[dict]) -> dict:
+def summary_of(run_list: list[dict], epsilon: float, test_images: int) -> dict:
+    """Every measurement of one condition, summarized over its runs."""
     return {
-        "test_accuracy": summarize([r["test_accuracy"] for r in run_list], True),
-        "fgsm_accuracy": summarize([at_epsilon(r) for r in run_list], True),
-        "jacobian_mean": summarize([r["jacobian_test"]["mean"] for r in run_list], False),
-        "jacobian_train_mean": summarize([r["jacobian_train"]["mean"] for r in run_list], False),
+        "test_accuracy": summarize([r["test_accuracy"] for r in run_list], test_images),
+        "fgsm_accuracy": summarize([at_epsilon(r, epsilon) for r in run_list], test_images),
+        "jacobian_mean": summarize([r["jacobian_test"]["mean"] for r in run_list], None),
+        "jacobian_train_mean": summarize([r["jacobian_train"]["mean"] for r in run_list], None),
         "fgsm_curve": np.mean([r["fgsm"]["accuracy"] for r in run_list], axis=0).tolist(),
     }
 
 
 def compare(a: dict, b: dict, what: str) -> str:
+    """Whether two summarized measurements differ by more than 2σ, in words."""
     delta = a["mean"] - b["mean"]
     bound = 2 * math.sqrt(a["uncertainty"] ** 2 + b["uncertainty"] ** 2)
     if abs(delta) <= bound:
@@ -232,40 +257,59 @@ def compare(a: dict, b: dict, what: str) -> str:
     )
 
 
-summary = {name: summary_of(run_list) for name, run_list in runs.items()}
+def bars(ax, labels: list[str], stats: list[dict], colors, digits: int) -> tuple[float, float]:
+    """Bars of the means with ±2σ error bars, each labelled with its value; returns the lowest
+    and highest whisker, for the caller's axis limits."""
+    means = [s["mean"] for s in stats]
+    errors = [2 * s["uncertainty"] for s in stats]
+    ax.bar(range(len(labels)), means, yerr=errors, color=colors, capsize=4)
+    for i, (m, e) in enumerate(zip(means, errors, strict=True)):
+        ax.text(i, m + e, f"{m:.{digits}f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(labels)), labels, fontsize=8)
+    ax.grid(axis="y", alpha=0.3)
+    return min(means) - max(errors), max(means) + max(errors)
+
+
+summary = {name: summary_of(run_list, args.epsilon, n_test) for name, run_list in runs.items()}
 results["setup"] = {
-    "model": "small_cnn", "parameters": int(baseline.count_params()),
-    "labelled": args.labelled, "test_images": n_test, "batch_size": BATCH,
-    "optimizer": f"adam, lr {LEARNING_RATE}", "epochs": epochs, "repeats": repeats,
-    "penalty_weights": weights, "fgsm_epsilon": args.epsilon, "fgsm_epsilons": EPSILONS,
+    "model": "small_cnn",
+    "parameters": int(baseline.count_params()),
+    "labelled": args.labelled,
+    "test_images": n_test,
+    "batch_size": BATCH,
+    "optimizer": f"adam, lr {LEARNING_RATE}",
+    "epochs": epochs,
+    "repeats": repeats,
+    "penalty_weights": weights,
+    "fgsm_epsilon": args.epsilon,
+    "fgsm_epsilons": EPSILONS,
     "epsilon_units": "raw pixels in [0, 1]",
     "jacobian_wrt": "normalized model input (x/255 − mean)/std",
-}  # fmt: skip
-results["conditions"] = {name: {"summary": summary[name], "runs": runs[name]}
-                         for name in conditions}  # fmt: skip
+}
+results["conditions"] = {
+    name: {"summary": summary[name], "runs": runs[name]} for name in conditions
+}
 
 names = list(conditions)
 colors = plt.cm.tab10(np.arange(len(names)))
 fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
-panels = [("test_accuracy", "test accuracy"), ("jacobian_mean", "mean ‖J_f(x)‖_F on test images"),
-          ("fgsm_accuracy", f"accuracy under FGSM, ε = {args.epsilon}")]  # fmt: skip
-for ax, (key, title) in zip(axes, panels, strict=True):
-    means = [summary[n][key]["mean"] for n in names]
-    errors = [2 * summary[n][key]["uncertainty"] for n in names]
-    ax.bar(range(len(names)), means, yerr=errors, color=colors, capsize=4)
-    for i, (m, e) in enumerate(zip(means, errors, strict=True)):
-        ax.text(i, m + e, f"{m:.3f}" if key != "jacobian_mean" else f"{m:.2f}", ha="center",
-                va="bottom", fontsize=8)  # fmt: skip
-    ax.set_xticks(range(len(names)), [n.replace(" (", "\n(") for n in names], fontsize=8)
+panels = [
+    ("test_accuracy", "test accuracy", 3),
+    ("jacobian_mean", "mean ‖J_f(x)‖_F on test images", 2),
+    ("fgsm_accuracy", f"accuracy under FGSM, ε = {args.epsilon}", 3),
+]
+for ax, (key, title, digits) in zip(axes, panels, strict=True):
+    tick_labels = [n.replace(" (", "\n(") for n in names]
+    low, high = bars(ax, tick_labels, [summary[n][key] for n in names], colors, digits)
     ax.set_title(title, fontsize=10)
-    ax.grid(axis="y", alpha=0.3)
     if key != "jacobian_mean":
-        low = min(means) - max(errors) - 0.05
-        ax.set_ylim(max(0.0, low), min(1.0, max(means) + max(errors) + 0.05))
-fig.suptitle(f"SmallCNN on {args.labelled} labelled {args.dataset} images, {epochs} epochs, "
-             f"{repeats} run(s) each; error bars ±2σ "
-             f"({'test-set sampling only' if repeats == 1 else 'test set and run-to-run'})",
-             fontsize=10)  # fmt: skip
+        ax.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.05))
+fig.suptitle(
+    f"SmallCNN on {args.labelled} labelled {args.dataset} images, {epochs} epochs, "
+    f"{repeats} run(s) each; error bars ±2σ "
+    f"({'test-set sampling only' if repeats == 1 else 'test set and run-to-run'})",
+    fontsize=10,
+)
 fig.tight_layout()
 fig.savefig(out / "regularization.png", dpi=110)
 plt.close(fig)
@@ -274,8 +318,11 @@ fig, ax = plt.subplots(figsize=(7, 4.4))
 for name, color in zip(names, colors, strict=True):
     ax.plot(EPSILONS, summary[name]["fgsm_curve"], "o-", color=color, label=name, ms=4)
 ax.axvline(args.epsilon, color="gray", ls=":", lw=1)
-ax.set(xlabel="ε (raw pixel units; 1/255 ≈ 0.004)", ylabel="test accuracy under FGSM",
-       title="accuracy vs. attack size")  # fmt: skip
+ax.set(
+    xlabel="ε (raw pixel units; 1/255 ≈ 0.004)",
+    ylabel="test accuracy under FGSM",
+    title="accuracy vs. attack size",
+)
 ax.grid(alpha=0.3)
 ax.legend(fontsize=8)
 fig.tight_layout()
@@ -286,10 +333,13 @@ fig, ax = plt.subplots(figsize=(7, 4.4))
 top = max(float(np.quantile(v, 0.995)) for v in test_norms.values())
 bins = np.linspace(0, top, 50)
 for name, color in zip(names, colors, strict=True):
-    ax.hist(test_norms[name], bins=bins, histtype="step", lw=1.6, color=color,
-            label=f"{name} (mean {test_norms[name].mean():.2f})")  # fmt: skip
-ax.set(xlabel="‖J_f(x)‖_F (logits w.r.t. the normalized image)", ylabel="test images",
-       title="per-sample Jacobian norm on the test set (first run of each condition)")  # fmt: skip
+    label = f"{name} (mean {test_norms[name].mean():.2f})"
+    ax.hist(test_norms[name], bins=bins, histtype="step", lw=1.6, color=color, label=label)
+ax.set(
+    xlabel="‖J_f(x)‖_F (logits w.r.t. the normalized image)",
+    ylabel="test images",
+    title="per-sample Jacobian norm on the test set (first run of each condition)",
+)
 ax.grid(alpha=0.3)
 ax.legend(fontsize=8)
 fig.tight_layout()
@@ -298,22 +348,23 @@ plt.close(fig)
 
 # What an attack of size ε looks like: a few test images, their FGSM versions against the
 # unregularized network, and its predictions before and after.
-x_show = normalized(test_raw.images[:6])
+x_show = spec.normalize(test_raw.images[:6])
 y_show = test_raw.labels[:6]
-x_adv = fgsm(baseline, x_show, y_show, args.epsilon, mean=spec.mean, std=spec.std).numpy()
+x_adv = analysis.fgsm(baseline, x_show, y_show, args.epsilon, mean=spec.mean, std=spec.std)
+x_adv = x_adv.numpy()
 before = baseline.predict(x_show, verbose=0).argmax(1)
 after = baseline.predict(x_adv, verbose=0).argmax(1)
+pixels, pixels_adv = test_raw.images[:6, :, :, 0] / 255.0, spec.denormalize(x_adv)[..., 0] / 255
 fig, axes = plt.subplots(3, 6, figsize=(11, 6))
 for i in range(6):
-    raw_adv = x_adv[i, :, :, 0] * spec.std[0] + spec.mean[0]
-    axes[0, i].imshow(test_raw.images[i, :, :, 0] / 255.0, cmap="gray_r", vmin=0, vmax=1)
     true, predicted = spec.class_names[y_show[i]], spec.class_names[before[i]]
+    axes[0, i].imshow(pixels[i], cmap="gray_r", vmin=0, vmax=1)
     axes[0, i].set_title(f"true: {true}\npredicted: {predicted}", fontsize=7)
-    axes[1, i].imshow(raw_adv, cmap="gray_r", vmin=0, vmax=1)
-    axes[1, i].set_title(f"FGSM, ε = {args.epsilon}\npredicted: {spec.class_names[after[i]]}",
-                         fontsize=7)  # fmt: skip
-    axes[2, i].imshow(raw_adv - test_raw.images[i, :, :, 0] / 255.0, cmap="RdBu_r",
-                      vmin=-args.epsilon, vmax=args.epsilon)  # fmt: skip
+    axes[1, i].imshow(pixels_adv[i], cmap="gray_r", vmin=0, vmax=1)
+    title = f"FGSM, ε = {args.epsilon}\npredicted: {spec.class_names[after[i]]}"
+    axes[1, i].set_title(title, fontsize=7)
+    difference = pixels_adv[i] - pixels[i]
+    axes[2, i].imshow(difference, cmap="RdBu_r", vmin=-args.epsilon, vmax=args.epsilon)
     axes[2, i].set_title("perturbation", fontsize=7)
 for ax in axes.ravel():
     ax.axis("off")
@@ -323,109 +374,102 @@ fig.savefig(out / "fgsm_examples.png", dpi=110)
 plt.close(fig)
 
 # 4. Semi-supervised: 50 labels, with and without the unlabelled images ----------------------
-# Batches of 16 labelled + 48 unlabelled images (label −1). The semi-supervised model is
-# trained by the same TrainingModel step, with the masked cross-entropy (weight α) and the
-# reconstruction and entropy penalties ((1 − α)β and (1 − α)(1 − β)) of training.semi_supervised.
-# The supervised-only model sees the same labelled batches for the same number of steps.
+# data.semi_supervised_batches makes batches of 16 labelled + 48 unlabelled images (label −1,
+# data.UNLABELLED), one epoch per pass over the unlabelled pool. The semi-supervised model is
+# trained by the same training step, through training.fit with the masked cross-entropy of
+# training.semi_supervised as its loss (weight α) and its reconstruction and entropy penalties
+# ((1 − α)β and (1 − α)(1 − β)). The supervised-only model trains on the labelled part of the
+# same stream (`batches.labelled`) for the same number of steps.
 LABELLED_PER_BATCH, UNLABELLED_PER_BATCH = 16, 48
-steps = max(1, unlabelled_count // UNLABELLED_PER_BATCH)
 objective = training.semi_supervised(args.alpha, args.beta)  # α = 0.7, β = 0.5 by default
+semi_supervised = {
+    "loss": objective.loss,
+    "loss_weights": objective.loss_weight,
+    "penalties": objective.penalties,
+}
 semi_runs: dict[str, list[dict]] = {"supervised only": [], "semi-supervised": []}
 semi_networks: dict[str, keras.Model] = {}
 for repeat in range(repeats):
     seed = args.seed + repeat
-    few = balanced_subset(args.semi_labelled, seed)
-    pool = balanced_subset(unlabelled_count, seed + 10_000, exclude=few)
-    labelled = (tf.data.Dataset.from_tensor_slices(
-        (normalized(train_raw.images[few]), train_raw.labels[few]))
-        .repeat().shuffle(len(few), seed=seed).batch(LABELLED_PER_BATCH))  # fmt: skip
-    unlabelled = (tf.data.Dataset.from_tensor_slices(normalized(train_raw.images[pool]))
-                  .shuffle(len(pool), seed=seed, reshuffle_each_iteration=True)
-                  .batch(UNLABELLED_PER_BATCH, drop_remainder=True))  # fmt: skip
-    mixed = tf.data.Dataset.zip((labelled, unlabelled)).map(
-        lambda xy, xu: (tf.concat([xy[0], xu], 0),
-                        tf.concat([xy[1], -tf.ones(tf.shape(xu)[:1], tf.int32)], 0))
-    ).take(steps)  # fmt: skip
-
-    keras.utils.set_random_seed(seed)
-    network = zoo.build("small_cnn", dataset=args.dataset)
-    result = training.fit(network, labelled.take(steps), recipe=recipe, out_dir=None, verbose=0,
-                          jit_compile=False)  # fmt: skip
-    measured, _ = measure(network, normalized(train_raw.images[few]))
-    semi_runs["supervised only"].append(
-        {"seed": seed, "train_time_s": round(result.wall_time_s, 1), **measured}
+    few = data.balanced_subset(train_raw.labels, args.semi_labelled, seed=seed)
+    pool = data.balanced_subset(train_raw.labels, unlabelled_count, seed=seed + 10_000, exclude=few)
+    x_few = spec.normalize(train_raw.images[few])
+    batches = data.semi_supervised_batches(
+        x_few,
+        train_raw.labels[few],
+        spec.normalize(train_raw.images[pool]),
+        labelled_per_batch=LABELLED_PER_BATCH,
+        unlabelled_per_batch=UNLABELLED_PER_BATCH,
+        seed=seed,
     )
-    semi_networks.setdefault("supervised only", network)
+    for name, batches_of_run, fit_args in (
+        ("supervised only", batches.labelled, {}),
+        ("semi-supervised", batches.mixed, semi_supervised),
+    ):
+        network, run, _ = train_and_measure(seed, batches_of_run, x_few, **fit_args, **protocol)
+        semi_runs[name].append(run)
+        semi_networks.setdefault(name, network)
+        print(
+            f"[{repeat + 1}/{repeats}] {args.semi_labelled} labels, {name:16s} test acc "
+            f"{run['test_accuracy']:.3f}  mean ‖J‖_F {run['jacobian_test']['mean']:6.2f}  "
+            f"({run['train_time_s']} s)",
+            flush=True,
+        )
 
-    keras.utils.set_random_seed(seed)
-    network = zoo.build("small_cnn", dataset=args.dataset)
-    model = training.TrainingModel(network, objective.penalties)
-    model.compile(optimizer=keras.optimizers.Adam(LEARNING_RATE), loss=objective.loss,
-                  loss_weights=objective.loss_weight, jit_compile=False)  # fmt: skip
-    start = time.perf_counter()
-    history = model.fit(mixed, epochs=epochs, verbose=0).history
-    measured, _ = measure(network, normalized(train_raw.images[few]))
-    semi_runs["semi-supervised"].append(
-        {"seed": seed, "train_time_s": round(time.perf_counter() - start, 1),
-         "final_train": {k: float(v[-1]) for k, v in history.items()}, **measured})  # fmt: skip
-    semi_networks.setdefault("semi-supervised", network)
-    for name in semi_runs:
-        run = semi_runs[name][-1]
-        print(f"[{repeat + 1}/{repeats}] {args.semi_labelled} labels, {name:16s} test acc "
-              f"{run['test_accuracy']:.3f}  mean ‖J‖_F {run['jacobian_test']['mean']:6.2f}  "
-              f"({run['train_time_s']} s)", flush=True)  # fmt: skip
-
-semi_summary = {name: summary_of(run_list) for name, run_list in semi_runs.items()}
+semi_summary = {
+    name: summary_of(run_list, args.epsilon, n_test) for name, run_list in semi_runs.items()
+}
 results["semi_supervised"] = {
-    "labelled": args.semi_labelled, "unlabelled": unlabelled_count,
+    "labelled": args.semi_labelled,
+    "unlabelled": unlabelled_count,
     "batch": {"labelled": LABELLED_PER_BATCH, "unlabelled": UNLABELLED_PER_BATCH},
-    "steps_per_epoch": steps, "epochs": epochs,
+    "steps_per_epoch": batches.steps,
+    "epochs": epochs,
     "alpha": objective.loss_weight,
     "penalties": [dict(type=type(p).__name__, **p.get_config()) for p in objective.penalties],
-    "conditions": {name: {"summary": semi_summary[name], "runs": semi_runs[name]}
-                   for name in semi_runs},
-}  # fmt: skip
+    "conditions": {
+        name: {"summary": semi_summary[name], "runs": semi_runs[name]} for name in semi_runs
+    },
+}
 
 # The reconstruction x̂ = J_f(x)ᵀ softmax(f(x)) each model makes of a few test images: the
 # semi-supervised penalty trains it to look like x; a supervised model has no reason to.
 reconstruct = training.Reconstruction().reconstruct
+semi_names = list(semi_runs)
 fig = plt.figure(figsize=(12, 5.2))
 grid = fig.add_gridspec(3, 8)
 ax = fig.add_subplot(grid[:, :2])
-semi_names = list(semi_runs)
-means = [semi_summary[n]["test_accuracy"]["mean"] for n in semi_names]
-errors = [2 * semi_summary[n]["test_accuracy"]["uncertainty"] for n in semi_names]
-ax.bar([0, 1], means, yerr=errors, color=["tab:gray", "tab:green"], capsize=4)
-for i, (m, e) in enumerate(zip(means, errors, strict=True)):
-    ax.text(i, m + e, f"{m:.3f}", ha="center", va="bottom", fontsize=8)
-ax.set_xticks([0, 1], [f"{args.semi_labelled} labels\nsupervised",
-                       f"{args.semi_labelled} labels +\n{unlabelled_count} unlabelled"],
-              fontsize=8)  # fmt: skip
-ax.set_ylabel("test accuracy")
-ax.set_ylim(0, 1)
-ax.grid(axis="y", alpha=0.3)
+tick_labels = [
+    f"{args.semi_labelled} labels\nsupervised",
+    f"{args.semi_labelled} labels +\n{unlabelled_count} unlabelled",
+]
+stats = [semi_summary[n]["test_accuracy"] for n in semi_names]
+bars(ax, tick_labels, stats, ["tab:gray", "tab:green"], 3)
+ax.set(ylabel="test accuracy", ylim=(0, 1))
 ax.set_title("±2σ", fontsize=8)
 rows = [("image", None), ("x̂, supervised", "supervised only"), ("x̂, semi-sup.", "semi-supervised")]
 for r, (label, name) in enumerate(rows):
+    shown = x_show if name is None else reconstruct(semi_networks[name], x_show).numpy()
     for i in range(6):
         a = fig.add_subplot(grid[r, 2 + i])
-        if name is None:
-            a.imshow(x_show[i, :, :, 0], cmap="gray_r")
-        else:
-            a.imshow(reconstruct(semi_networks[name], x_show[i : i + 1]).numpy()[0, :, :, 0],
-                     cmap="gray_r")  # fmt: skip
+        a.imshow(shown[i, :, :, 0], cmap="gray_r")
         a.axis("off")
         if i == 0:
             a.set_title(label, fontsize=8, loc="left")
-fig.suptitle("semi-supervised training by reconstruction (Balestriero et al. 2017): accuracy, "
-             "and x̂ = J_f(x)ᵀ softmax(f(x)) of test images", fontsize=10)  # fmt: skip
+fig.suptitle(
+    "semi-supervised training by reconstruction (Balestriero et al. 2017): accuracy, "
+    "and x̂ = J_f(x)ᵀ softmax(f(x)) of test images",
+    fontsize=10,
+)
 fig.savefig(out / "semi_supervised.png", dpi=110, bbox_inches="tight")
 plt.close(fig)
 
 # 5. What the numbers say -------------------------------------------------------------------
-lines = [f"\nSmallCNN, {args.labelled} labelled images, {epochs} epochs, {repeats} run(s) per "
-         f"condition, {n_test} test images; FGSM ε = {args.epsilon} (raw pixels)."]  # fmt: skip
-lines.append(f"{'condition':26s} {'test acc':>9s} {'mean ‖J‖_F':>11s} {'FGSM acc':>9s}")
+lines = [
+    f"\nSmallCNN, {args.labelled} labelled images, {epochs} epochs, {repeats} run(s) per "
+    f"condition, {n_test} test images; FGSM ε = {args.epsilon} (raw pixels).",
+    f"{'condition':26s} {'test acc':>9s} {'mean ‖J‖_F':>11s} {'FGSM acc':>9s}",
+]
 rows_out = [(name, summary[name]) for name in names]
 rows_out += [(f"{args.semi_labelled} labels, {n}", semi_summary[n]) for n in semi_names]
 for label, s in rows_out:
@@ -436,12 +480,11 @@ verdicts: dict[str, dict] = {}
 for name in names[1:]:
     ratio = summary[name]["jacobian_mean"]["mean"] / summary["none"]["jacobian_mean"]["mean"]
     acc = compare(summary[name]["test_accuracy"], summary["none"]["test_accuracy"], "accuracy")
-    rob = compare(summary[name]["fgsm_accuracy"], summary["none"]["fgsm_accuracy"],
-                  "FGSM accuracy")  # fmt: skip
+    rob = compare(summary[name]["fgsm_accuracy"], summary["none"]["fgsm_accuracy"], "FGSM accuracy")
     verdicts[name] = {"test_accuracy": acc, "fgsm_accuracy": rob, "jacobian_ratio": ratio}
     lines.append(f"- {name}: {acc}; {rob}; mean ‖J‖_F ×{ratio:.2f}.")
-semi_verdict = compare(semi_summary["semi-supervised"]["test_accuracy"],
-                       semi_summary["supervised only"]["test_accuracy"], "accuracy")  # fmt: skip
+semi, supervised = semi_summary["semi-supervised"], semi_summary["supervised only"]
+semi_verdict = compare(semi["test_accuracy"], supervised["test_accuracy"], "accuracy")
 verdicts["semi-supervised vs supervised only"] = {"test_accuracy": semi_verdict}
 lines.append(f"- {args.semi_labelled} labels, semi-supervised vs supervised only: {semi_verdict}.")
 # How the semi-supervised loss splits at the end of training, and why its Jacobian is large:
@@ -449,29 +492,35 @@ lines.append(f"- {args.semi_labelled} labels, semi-supervised vs supervised only
 # reconstruction needs ‖J_f‖_F ≥ ‖x̂‖ ≈ ‖x‖ — the opposite of what the Jacobian penalty asks.
 final = semi_runs["semi-supervised"][0]["final_train"]
 shares = {p.name: p.weight * final[p.name] for p in objective.penalties}
-image_norm = float(np.mean(np.linalg.norm(normalized(test_raw.images).reshape(n_test, -1), axis=1)))
+test_images = spec.normalize(test_raw.images).reshape(n_test, -1)
+image_norm = float(np.mean(np.linalg.norm(test_images, axis=1)))
 results["semi_supervised"]["final_weighted_terms"] = {**shares, "loss": final["loss"]}
 results["semi_supervised"]["mean_test_image_norm"] = image_norm
 lines.append(
-    f"  At the end of training the weighted reconstruction term was {shares['reconstruction']:.3g} "
-    f"and the weighted entropy {shares['entropy']:.3g}, of a total loss of {final['loss']:.3g}: "
-    "(R is the squared residual averaged over the pixels; summed over them, as "
-    "Reconstruction(reduction='sum') does, it would outweigh the labelled cross-entropy.) "
-    f"And since ‖x̂‖ ≤ ‖J_f‖_F, training x̂ towards x (mean ‖x‖ of a normalized test image: "
-    f"{image_norm:.1f}) pushes ‖J_f‖_F up — against what the Jacobian penalty asks."
-)  # fmt: skip
+    "  At the end of training the weighted reconstruction term was "
+    f"{shares['reconstruction']:.3g} and the weighted entropy {shares['entropy']:.3g}, of a "
+    f"total loss of {final['loss']:.3g}: (R is the squared residual averaged over the pixels; "
+    "summed over them, as Reconstruction(reduction='sum') does, it would outweigh the "
+    "labelled cross-entropy.) And since ‖x̂‖ ≤ ‖J_f‖_F, training x̂ towards x (mean ‖x‖ of a "
+    f"normalized test image: {image_norm:.1f}) pushes ‖J_f‖_F up — against what the Jacobian "
+    "penalty asks."
+)
+if repeats == 1:
+    spread = (
+        "single runs, so the run-to-run variation (labelled subset, initial weights) is not "
+        "measured and the ±2σ above counts test-set sampling only — rerun with --repeats 3 "
+        "before believing a difference of a point or two. "
+    )
+else:
+    spread = f"{repeats} runs per condition, with the run-to-run spread measured. "
 lines.append(
-    "\nWhat this can and cannot show: these are "
-    + ("single runs, so the run-to-run variation (labelled subset, initial weights) is not "
-       "measured and the ±2σ above counts test-set sampling only — rerun with --repeats 3 "
-       "before believing a difference of a point or two. "
-       if repeats == 1 else f"{repeats} runs per condition, with the run-to-run spread measured. ")
-    + "The penalty weights were set by hand, not tuned on held-out data, so a penalty that does "
+    f"\nWhat this can and cannot show: these are {spread}"
+    "The penalty weights were set by hand, not tuned on held-out data, so a penalty that does "
     "not help here may help with another weight, and the reverse. A smaller ‖J_f‖_F is what the "
     "Jacobian penalty optimizes, so it shrinking says the penalty works, not that the network "
     "generalizes better; FGSM is one weak, single-step attack, and resisting it is not "
     "robustness to stronger ones (e.g. iterated PGD)."
-)  # fmt: skip
+)
 text = "\n".join(lines)
 print(text)
 results["verdicts"] = verdicts

@@ -11,17 +11,23 @@ use of :func:`load`, so finding, describing and reading data (``describe``, ``lo
 ``check_images``) stays fast and works without it.
 
 Synthetic sparse-coding problems (``x = Az + ε``, the LISTA literature's setting) come from
-:func:`sparse_coding_problem` (:mod:`keraslab.data.synthetic`).
+:func:`sparse_coding_problem` (:mod:`keraslab.data.synthetic`); image patches and the
+overcomplete DCT dictionary from :mod:`keraslab.data.patches`. For few-label experiments,
+:func:`balanced_subset` draws N images per class and :func:`semi_supervised_batches` mixes
+labelled and unlabelled ones (label ``UNLABELLED``) in one ``tf.data`` stream;
+``DatasetSpec.normalize`` applies the pipeline's normalization to NumPy arrays.
 """
 
 from __future__ import annotations
 
+import importlib
 from typing import TYPE_CHECKING, Any
 
 from keraslab.data.catalog import DATASET_NAMES, DatasetSpec, get_spec
 from keraslab.data.images import check_images, read_image_files
 from keraslab.data.patches import PatchSet, dct_dictionary, extract_patches, patch_dataset
 from keraslab.data.sources import LoadedArrays, describe, load_arrays
+from keraslab.data.subsets import balanced_subset
 from keraslab.data.synthetic import (
     PROBLEM_SEEDS,
     PROBLEMS,
@@ -33,6 +39,11 @@ from keraslab.data.synthetic import (
 
 if TYPE_CHECKING:
     from keraslab.data.pipeline import load
+    from keraslab.data.semisupervised import (
+        UNLABELLED,
+        SemiSupervisedBatches,
+        semi_supervised_batches,
+    )
 
 __all__ = [
     "DATASET_NAMES",
@@ -41,7 +52,10 @@ __all__ = [
     "PROBLEM_SEEDS",
     "LoadedArrays",
     "PatchSet",
+    "SemiSupervisedBatches",
     "SparseCodingProblem",
+    "UNLABELLED",
+    "balanced_subset",
     "check_images",
     "dct_dictionary",
     "describe",
@@ -53,15 +67,22 @@ __all__ = [
     "load_arrays",
     "patch_dataset",
     "read_image_files",
+    "semi_supervised_batches",
     "sparse_coding_problem",
 ]
 
+# Deferred: importing TensorFlow takes seconds, and a CLI `data info` never needs it.
+_LAZY = {
+    "load": "keraslab.data.pipeline",
+    "UNLABELLED": "keraslab.data.semisupervised",
+    "SemiSupervisedBatches": "keraslab.data.semisupervised",
+    "semi_supervised_batches": "keraslab.data.semisupervised",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # Deferred: importing TensorFlow takes seconds, and a CLI `data info` never needs it.
-    if name == "load":
-        from keraslab.data.pipeline import load
-
-        globals()["load"] = load
-        return load
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,7 +1,9 @@
 """The dataset catalog: what each dataset keraslab knows looks like and where its files are named.
 
 A :class:`DatasetSpec` is pure metadata (no I/O). ``mean`` and ``std`` are per-channel statistics
-of the training split on the ``[0, 1]`` pixel scale, the usual constants for these datasets.
+of the training split on the ``[0, 1]`` pixel scale, the usual constants for these datasets;
+:meth:`DatasetSpec.normalize` / :meth:`DatasetSpec.denormalize` apply them to NumPy arrays with
+the formula the ``tf.data`` pipeline uses (:func:`keraslab.data.augment.normalize`).
 """
 
 from __future__ import annotations
@@ -9,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+
+import numpy as np
 
 from keraslab.errors import UnknownNameError
 
@@ -69,6 +73,31 @@ class DatasetSpec:
     def channels(self) -> int:
         """Number of image channels."""
         return self.image_shape[-1]
+
+    def normalize(self, images: np.ndarray) -> np.ndarray:
+        """Raw pixels to the models' input, per channel: ``(x / 255 − mean) / std`` in float32.
+
+        The NumPy twin of the pipeline's :func:`keraslab.data.augment.normalize` (same formula,
+        same float32 operations), for arrays from :func:`keraslab.data.load_arrays`.
+
+        Args:
+            images: uint8 (or float on the 0–255 scale) array whose last axis is the channels,
+                one image ``(H, W, C)`` or a batch ``(B, H, W, C)``.
+        """
+        x = np.asarray(images).astype(np.float32) / np.float32(255.0)
+        return (x - np.asarray(self.mean, np.float32)) / np.asarray(self.std, np.float32)
+
+    def denormalize(self, x: np.ndarray) -> np.ndarray:
+        """The inverse of :meth:`normalize`: ``255 · (x · std + mean)``, float32 pixels on the
+        0–255 scale (not rounded or clipped: an adversarial or reconstructed image may leave
+        the range, and a plot should show by how much).
+
+        Args:
+            x: normalized images whose last axis is the channels.
+        """
+        x = np.asarray(x, np.float32)
+        std, mean = np.asarray(self.std, np.float32), np.asarray(self.mean, np.float32)
+        return np.float32(255.0) * (x * std + mean)
 
 
 _FASHION_CLASSES = (

@@ -1,5 +1,9 @@
 """Training: the one GradientTape step, penalties, recipes, callbacks and ``fit``.
 
+``fit`` trains classifiers with the sparse categorical cross-entropy, or any network with the
+loss it is given (``loss=``, ``loss_weights=``, ``metrics=``): the masked cross-entropy of
+semi-supervised training, one loss per output of a multi-output network.
+
 Penalties (the interface in :mod:`~keraslab.training.penalty`; by name through the registry
 :mod:`~keraslab.training.penalties`, ``get_penalty`` / ``parse_penalty``): weight decay;
 Jacobian Frobenius norm, exact or by random projections, and spectral norm

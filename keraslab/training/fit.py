@@ -4,6 +4,11 @@ This is the function the CLI, the zoo recipes and the labs call. It wires
 :class:`~keraslab.training.step.TrainingModel`, :func:`~keraslab.training.recipes.build_optimizer`
 and :func:`~keraslab.training.callbacks.default_callbacks` together, optionally under a
 ``tf.distribute`` strategy, and writes ``run.json`` (recipe, timings, final metrics) when done.
+
+The loss is the classifiers' sparse categorical cross-entropy unless ``loss=`` says otherwise:
+e.g. the masked cross-entropy of semi-supervised training, or one loss per output of a network
+with several (lab 04's per-layer code error of a LISTA network). Either way it runs in the one
+``TrainingModel`` step, with the same penalties, optimizer and callbacks.
 """
 
 from __future__ import annotations
@@ -90,8 +95,12 @@ def fit(
     overwrite: bool = False,
     verbose: int | str = "auto",
     extra_run_info: dict[str, Any] | None = None,
+    loss: Any = None,
+    loss_weights: Any = None,
+    metrics: Sequence[Any] | None = None,
 ) -> TrainResult:
-    """Train ``network`` on batches of ``(image, label)`` with sparse categorical cross-entropy.
+    """Train ``network`` on batches of ``(image, label)`` with sparse categorical cross-entropy
+    (or ``loss``).
 
     Args:
         network: the model, or a zero-argument builder. Under a ``strategy`` pass a builder (or
@@ -114,12 +123,28 @@ def fit(
             *unfinished* run in ``out_dir`` is always resumed, never overwritten.
         verbose: Keras's progress display (1 = progress bar).
         extra_run_info: merged into ``run.json`` (e.g. the dataset and its source).
+        loss: what ``Model.compile`` takes as ``loss`` (a ``keras.losses.Loss``, a function
+            ``(y_true, y_pred) → per-example loss``, or one per output); ``None``: the default,
+            sparse categorical cross-entropy on logits, with the recipe's label smoothing.
+            Its name (or its names) goes into ``run.json``.
+        loss_weights: ``Model.compile``'s ``loss_weights`` (e.g. α of
+            :func:`~keraslab.training.semi_supervised`).
+        metrics: ``Model.compile``'s metrics; ``None``: accuracy with the default loss, none
+            with a custom one (whose targets need not be class labels).
 
     Raises:
         TrainingDivergedError: the loss became NaN or infinite.
         KeraslabError: ``out_dir`` holds a finished run and ``overwrite`` is false, or an
             unfinished run of a different model or recipe.
+        ValueError: a custom ``loss`` with ``recipe.label_smoothing`` (which only the default
+            loss applies).
     """
+    if loss is not None and recipe.label_smoothing:
+        raise ValueError(
+            f"recipe.label_smoothing={recipe.label_smoothing} applies to the default "
+            "cross-entropy only; smooth the labels in the custom loss, or drop one of them"
+        )
+    loss_names = _loss_names(loss) if loss is not None else None
     out = Path(out_dir) if out_dir is not None else None
     if out is not None and (out / "run.json").exists():
         if not overwrite:
@@ -138,7 +163,7 @@ def fit(
     with scope():
         net = network() if callable(network) and not isinstance(network, keras.Model) else network
         if out is not None:
-            _check_or_write_run_config(out, net, recipe, penalties, steps_per_epoch)
+            _check_or_write_run_config(out, net, recipe, penalties, steps_per_epoch, loss_names)
         trained, train_batches, validation_batches = net, train_data, validation_data
         if recipe.precompute is not None:
             check_precompute_allowed(recipe.augment, penalties)
@@ -166,12 +191,19 @@ def fit(
         precompute_time = round(time.perf_counter() - start, 2)
     with scope():
         model = TrainingModel(trained, penalties)
+        if loss is None:
+            loss = (
+                _smoothed_loss(recipe.label_smoothing)
+                if recipe.label_smoothing
+                else keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+            )
+            if metrics is None:
+                metrics = [keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
         model.compile(
             optimizer=build_optimizer(recipe, steps_per_epoch),
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-            if not recipe.label_smoothing
-            else _smoothed_loss(recipe.label_smoothing),
-            metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+            loss=loss,
+            loss_weights=loss_weights,
+            metrics=list(metrics or []),
             jit_compile=jit_compile,
         )
     all_callbacks: list[keras.callbacks.Callback]
@@ -218,6 +250,9 @@ def fit(
         }
         if precompute_time is not None:
             run["precompute_time_s"] = precompute_time
+        if loss_names is not None:
+            run["loss"] = loss_names
+            run["loss_weights"] = loss_weights
         run.update(extra_run_info or {})
         atomic_write_text(out / "run.json", json.dumps(run, indent=1))
     return TrainResult(net, model, record, wall, out)
@@ -251,9 +286,10 @@ def _check_or_write_run_config(
     recipe: Recipe,
     penalties: Sequence[Penalty],
     steps_per_epoch: int,
+    loss_names: Any = None,
 ) -> None:
     """Record what a run trains, and refuse to resume a run that trained something else."""
-    config = {
+    config: dict[str, Any] = {
         # Weight shapes, not the model name: Keras numbers unnamed models differently in each
         # process, but resuming only needs the same variables.
         "weight_shapes": [list(w.shape) for w in network.weights],
@@ -261,6 +297,8 @@ def _check_or_write_run_config(
         "penalties": [dict(type=type(p).__name__, **p.get_config()) for p in penalties],
         "steps_per_epoch": steps_per_epoch,
     }
+    if loss_names is not None:  # absent for the default loss, as in runs made before `loss=`
+        config["loss"] = loss_names
     path = out / "run_config.json"
     if path.exists():
         previous = json.loads(path.read_text())
@@ -273,6 +311,17 @@ def _check_or_write_run_config(
         return
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, json.dumps(config, indent=1))
+
+
+def _loss_names(loss: Any) -> Any:
+    """A JSON-able name of a loss, or of each loss in a list/tuple/dict of them."""
+    if isinstance(loss, (list, tuple)):
+        return [_loss_names(one) for one in loss]
+    if isinstance(loss, dict):
+        return {key: _loss_names(one) for key, one in loss.items()}
+    if isinstance(loss, str):
+        return loss
+    return getattr(loss, "name", None) or getattr(loss, "__name__", None) or type(loss).__name__
 
 
 def _smoothed_loss(label_smoothing: float) -> Callable[[Any, Any], Any]:

@@ -131,3 +131,115 @@ def test_best_checkpoint_only_moves_on_improvement(tmp_path):
 def test_infinite_dataset_is_rejected():
     with pytest.raises(ValueError, match="finite"):
         fit(net, dataset().repeat(), recipe=Recipe(epochs=1), verbose=0)
+
+
+def weights_of(model):
+    return [np.asarray(w).copy() for w in model.weights]
+
+
+def test_default_loss_is_the_cross_entropy_with_accuracy():
+    """Leaving ``loss`` out is the same run as passing today's loss and metric explicitly."""
+    keras.utils.set_random_seed(3)
+    default = fit(net(), dataset(), recipe=Recipe(epochs=2), verbose=0)
+    keras.utils.set_random_seed(3)
+    explicit = fit(
+        net(),
+        dataset(),
+        recipe=Recipe(epochs=2),
+        verbose=0,
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=[keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+    )
+    assert default.history == explicit.history
+    assert set(default.history) == {"loss", "accuracy"}
+    for a, b in zip(weights_of(default.network), weights_of(explicit.network), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def two_outputs() -> keras.Model:
+    inputs = keras.Input((3,))
+    first = keras.layers.Dense(2, name="first")(inputs)
+    second = keras.layers.Dense(2, name="second")(first)
+    return keras.Model(inputs, [first, second])
+
+
+def squared_error(target, estimate):
+    return keras.ops.sum(keras.ops.square(estimate - target), axis=-1)
+
+
+def test_custom_loss_per_output_is_what_fit_minimizes(tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 3)).astype("float32")
+    z = (x @ rng.normal(size=(3, 2))).astype("float32")
+    batches = tf.data.Dataset.from_tensor_slices((x, (z, z))).batch(16)
+    keras.utils.set_random_seed(0)
+    network = two_outputs()
+    before = [float(np.mean(squared_error(z, e))) for e in network(x)]
+    result = fit(
+        network,
+        batches,
+        recipe=Recipe(epochs=30, learning_rate=3e-2),
+        out_dir=tmp_path,
+        tensorboard=False,
+        verbose=0,
+        loss=[squared_error, squared_error],
+    )
+    after = [float(np.mean(squared_error(z, e))) for e in network(x)]
+    assert all(a < 0.1 * b for a, b in zip(after, before, strict=True)), (before, after)
+    assert "accuracy" not in result.history  # no class labels here, so no default metric
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["loss"] == ["squared_error", "squared_error"]
+    assert json.loads((tmp_path / "run_config.json").read_text())["loss"] == run["loss"]
+
+
+def test_default_loss_leaves_the_run_config_as_before(tmp_path):
+    """Runs started before ``loss=`` existed resume: their run_config.json had no loss."""
+    fit(net, dataset(), recipe=Recipe(epochs=1), out_dir=tmp_path, tensorboard=False, verbose=0)
+    assert "loss" not in json.loads((tmp_path / "run_config.json").read_text())
+    assert "loss" not in json.loads((tmp_path / "run.json").read_text())
+
+
+def test_loss_weights_reach_the_compiled_loss():
+    """Weight 0 on the only loss: Adam's update m̂/(√v̂ + ε) is exactly 0, nothing moves."""
+    network = net()
+    initial = weights_of(network)
+    fit(network, dataset(), recipe=Recipe(epochs=1), verbose=0, loss_weights=0.0)
+    for a, b in zip(initial, weights_of(network), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_custom_loss_refuses_the_recipes_label_smoothing():
+    with pytest.raises(ValueError, match="label_smoothing=0.1 applies to the default"):
+        fit(
+            net,
+            dataset(),
+            recipe=Recipe(epochs=1, label_smoothing=0.1),
+            verbose=0,
+            loss="mse",
+        )
+
+
+def test_semi_supervised_objective_trains_through_fit_on_mixed_batches():
+    """The masked cross-entropy (weight α) and the reconstruction and entropy penalties of
+    training.semi_supervised, on data.semi_supervised_batches, in the one training step."""
+    from keraslab import data, training
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 4, 4, 1)).astype("float32")
+    y = rng.integers(0, 3, size=60).astype("int32")
+    batches = data.semi_supervised_batches(
+        x[:6], y[:6], x[6:], labelled_per_batch=2, unlabelled_per_batch=6, seed=0
+    )
+    objective = training.semi_supervised(0.7, 0.5)
+    result = fit(
+        net(),
+        batches.mixed,
+        recipe=Recipe(epochs=2),
+        verbose=0,
+        loss=objective.loss,
+        loss_weights=objective.loss_weight,
+        penalties=objective.penalties,
+    )
+    assert set(result.history) == {"loss", "reconstruction", "entropy"}
+    assert all(np.isfinite(v).all() and len(v) == 2 for v in result.history.values())
+    assert result.history["reconstruction"][-1] > 0 and result.history["entropy"][-1] > 0
