@@ -198,6 +198,24 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 0
 
 
+#: Stands for the penalty registry's names in a help text, filled in by :class:`_HelpFormatter`.
+_PENALTY_NAMES = "{penalty_names}"
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Fills in the penalty names from the registry (``keraslab.training.PENALTY_NAMES``, where
+    each name is written once) only when a help text is shown: the registry imports
+    TensorFlow, which parsing the other commands should not wait for."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = super()._get_help_string(action)
+        if text and _PENALTY_NAMES in text:
+            from keraslab.training import PENALTY_NAMES
+
+            text = text.replace(_PENALTY_NAMES, ", ".join(PENALTY_NAMES))
+        return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
     from keraslab.evaluation import ROBUSTNESS_EPSILONS
@@ -227,7 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--dataset", help="dataset (default: the model's own)")
         p.add_argument("--data-dir", help="directory holding the dataset's original files")
 
-    train = sub.add_parser("train", help="train a zoo model with its recipe")
+    train = sub.add_parser(
+        "train", help="train a zoo model with its recipe", formatter_class=_HelpFormatter
+    )
     common(train)
     train.add_argument("--epochs", type=int, help="override the recipe's epochs")
     train.add_argument("--batch-size", type=int, help="override the recipe's batch size")
@@ -244,10 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--penalty",
         action="append",
         metavar="NAME:WEIGHT[:OPT=VAL,...]",
-        help="add a training penalty (repeatable), after the recipe's own: weight_decay, "
-        "jacobian (exact ‖J‖_F²), jacobian_projection (projections=N), jacobian_spectral, "
-        "input_gradient, invariance (transforms=shift:2+rotate:10), entropy, reconstruction; "
-        "e.g. --penalty jacobian_projection:0.01 --penalty invariance:0.1",
+        help="add a training penalty (repeatable), after the recipe's own; NAME is one of "
+        f"{_PENALTY_NAMES}, e.g. --penalty jacobian_projection:0.01:projections=1 --penalty "
+        "invariance:0.1:transforms=shift:2+rotate:10",
     )
     train.set_defaults(func=_cmd_train)
     epsilons = ", ".join(f"{e:g}" for e in ROBUSTNESS_EPSILONS)

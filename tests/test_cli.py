@@ -26,6 +26,15 @@ def test_zoo_list_and_show(capsys):
     assert '"reference": "Balestriero & Baraniuk 2017, Table 6"' in capsys.readouterr().out
 
 
+def test_train_help_lists_every_penalty_of_the_registry(capsys):
+    from keraslab.training import PENALTY_NAMES
+
+    with pytest.raises(SystemExit):
+        main(["train", "--help"])
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "NAME is one of " + ", ".join(PENALTY_NAMES) + "," in help_text
+
+
 def test_data_info_reports_the_embedded_sample(capsys):
     assert main(["data", "info", "fashion_mnist_sample"]) == 0
     out = capsys.readouterr().out
