@@ -145,9 +145,11 @@ def train_variant(problem, variant, cfg, x_val, z_val, x_test, z_test, bar) -> d
         jit_compile=cfg.jit,
     )
     result = train_stagewise(
-        model, problem.dataset(cfg.batch_size, seed=cfg.seed + 10), (x_val, z_val),
+        model,
+        problem.dataset(cfg.batch_size, seed=cfg.seed + 10),
+        (x_val, z_val),
         schedule=schedule,
-    )  # fmt: skip
+    )
     bar.update(cfg.T * len(STAGES))
     final = [float(nmse_db(z_hat, z_test)) for z_hat in model(x_test)]
     return {
@@ -241,20 +243,36 @@ def summarize(path: Path) -> None:
             limit = r.get("max_steps") or report["config"].get("steps_by_variant", {}).get(variant)
             steps = f"≤ {limit} steps/stage" if limit else ""
             print(f"| {variant} | {curve[-1]:.1f} | | {r['train_seconds']:.0f} s {steps} |")
-            ax.plot(range(1, T + 1), curve, "o-", ms=3, label=variant,
-                    color=f"C{VARIANTS.index(variant)}")  # fmt: skip
+            ax.plot(
+                range(1, T + 1),
+                curve,
+                "o-",
+                ms=3,
+                label=variant,
+                color=f"C{VARIANTS.index(variant)}",
+            )
         for key in ("ista", "fista"):
             for lam, curve in result[key].items():
                 print(f"| {key.upper()} λ = {lam} | {curve[T - 1]:.1f} | {curve[-1]:.1f} | |")
             best = min(result[key], key=lambda lam, key=key: result[key][lam][-1])
             curve = result[key][best]
             style = "--" if key == "ista" else ":"
-            ax.plot(range(1, len(curve) + 1), curve, style, color="gray" if key == "ista" else "k",
-                    label=f"{key.upper()} λ = {best} (best after {len(curve)})")  # fmt: skip
+            ax.plot(
+                range(1, len(curve) + 1),
+                curve,
+                style,
+                color="gray" if key == "ista" else "k",
+                label=f"{key.upper()} λ = {best} (best after {len(curve)})",
+            )
         if "0.1" in result["ista"]:
             final = result["ista"]["0.1"][-1]
-            ax.axhline(final, color="tab:red", lw=0.8, ls="-.",
-                       label=f"ISTA λ = 0.1 after {n_it} ({final:.1f} dB): the bar")  # fmt: skip
+            ax.axhline(
+                final,
+                color="tab:red",
+                lw=0.8,
+                ls="-.",
+                label=f"ISTA λ = 0.1 after {n_it} ({final:.1f} dB): the bar",
+            )
         ax.set_xscale("log")
         ax.set(xlabel="layer / iteration", ylabel="NMSE (dB)", title=name)
         ax.grid(alpha=0.3, which="both")

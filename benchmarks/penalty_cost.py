@@ -220,19 +220,36 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=list(MODELS))
-    parser.add_argument("--variants", nargs="+",
-                        default=[v for v in VARIANTS if v != "plain" and v not in ABLATIONS],
-                        choices=[v for v in VARIANTS if v != "plain"])  # fmt: skip
-    parser.add_argument("--no-jit", dest="jit", action="store_const", const=[False],
-                        default=[False, True], help="only tf.function, no XLA")  # fmt: skip
-    parser.add_argument("--steps-per-call", nargs="+", default=["1"], metavar="[MODEL=]K",
-                        help="time model.fit over K steps compiled as one loop, per step, for "
-                        "every model or per model (default 1: one train_on_batch call per "
-                        "step)")  # fmt: skip
+    parser.add_argument(
+        "--variants",
+        nargs="+",
+        default=[v for v in VARIANTS if v != "plain" and v not in ABLATIONS],
+        choices=[v for v in VARIANTS if v != "plain"],
+    )
+    parser.add_argument(
+        "--no-jit",
+        dest="jit",
+        action="store_const",
+        const=[False],
+        default=[False, True],
+        help="only tf.function, no XLA",
+    )
+    parser.add_argument(
+        "--steps-per-call",
+        nargs="+",
+        default=["1"],
+        metavar="[MODEL=]K",
+        help="time model.fit over K steps compiled as one loop, per step, for "
+        "every model or per model (default 1: one train_on_batch call per "
+        "step)",
+    )
     parser.add_argument("--quick", action="store_true", help="3 repeats, 1 warm-up")
-    parser.add_argument("--plot", action="store_true",
-                        help="run nothing: plot --out (and penalty_cost_torch.json beside it) "
-                        "as per-step times, to a .png beside it")  # fmt: skip
+    parser.add_argument(
+        "--plot",
+        action="store_true",
+        help="run nothing: plot --out (and penalty_cost_torch.json beside it) "
+        "as per-step times, to a .png beside it",
+    )
     default_out = Path(__file__).parent / "results" / "penalty_cost.json"
     parser.add_argument("--out", type=Path, default=default_out)
     args = parser.parse_args(argv)

@@ -34,17 +34,29 @@ from torch import nn
 
 def lenet() -> nn.Module:
     return nn.Sequential(
-        nn.Conv2d(1, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Flatten(), nn.Linear(64 * 7 * 7, 512), nn.ReLU(), nn.Dropout(0.5), nn.Linear(512, 10),
-    )  # fmt: skip
+        nn.Conv2d(1, 32, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(32, 64, 5, padding=2),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(64 * 7 * 7, 512),
+        nn.ReLU(),
+        nn.Dropout(0.5),
+        nn.Linear(512, 10),
+    )
 
 
 def mlp() -> nn.Module:
     return nn.Sequential(
-        nn.Flatten(), nn.Linear(784, 200), nn.ReLU(), nn.Linear(200, 200), nn.ReLU(),
+        nn.Flatten(),
+        nn.Linear(784, 200),
+        nn.ReLU(),
+        nn.Linear(200, 200),
+        nn.ReLU(),
         nn.Linear(200, 10),
-    )  # fmt: skip
+    )
 
 
 MODELS = {"lenet": lenet, "mlp": mlp}
@@ -149,12 +161,18 @@ def main(argv: list[str] | None = None) -> None:
         plain_cpu = statistics.median(cpu["plain"])
         for v in VARIANTS:
             med = statistics.median(times[v])
-            info["results"].append({
-                "model": model_name, "variant": v, "median_step_s": med,
-                "ratio_to_plain": med / plain, "median_cpu_s": statistics.median(cpu[v]),
-                "cpu_ratio_to_plain": statistics.median(cpu[v]) / plain_cpu,
-                "steps_per_call": k, "step_times_s": times[v],
-            })  # fmt: skip
+            info["results"].append(
+                {
+                    "model": model_name,
+                    "variant": v,
+                    "median_step_s": med,
+                    "ratio_to_plain": med / plain,
+                    "median_cpu_s": statistics.median(cpu[v]),
+                    "cpu_ratio_to_plain": statistics.median(cpu[v]) / plain_cpu,
+                    "steps_per_call": k,
+                    "step_times_s": times[v],
+                }
+            )
             print(
                 f"{model_name:6s} {v:24s} {1000 * med:8.1f} ms  {med / plain:5.2f}× "
                 f"(CPU {statistics.median(cpu[v]) / plain_cpu:5.2f}×)",

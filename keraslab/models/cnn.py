@@ -90,23 +90,39 @@ def _residual_block(x, filters: int, stride: int, weight_decay: float, name: str
     reg = keras.regularizers.L2(weight_decay) if weight_decay else None
     shortcut = x
     y = layers.Conv2D(
-        filters, 3, strides=stride, padding="same", use_bias=False,
-        kernel_initializer="he_normal", kernel_regularizer=reg, name=f"{name}_conv1",
-    )(x)  # fmt: skip
+        filters,
+        3,
+        strides=stride,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=reg,
+        name=f"{name}_conv1",
+    )(x)
     y = layers.BatchNormalization(name=f"{name}_bn1")(y)
     y = layers.ReLU(name=f"{name}_relu1")(y)
     y = layers.Conv2D(
-        filters, 3, padding="same", use_bias=False,
-        kernel_initializer="he_normal", kernel_regularizer=reg, name=f"{name}_conv2",
-    )(y)  # fmt: skip
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=reg,
+        name=f"{name}_conv2",
+    )(y)
     y = layers.BatchNormalization(name=f"{name}_bn2")(y)
     if stride != 1 or x.shape[-1] != filters:
         # Projection shortcut (He et al.'s option B): the 1×1 conv costs little and keeps the
         # block a plain functional graph, unlike option A's zero-padded channel slicing.
         shortcut = layers.Conv2D(
-            filters, 1, strides=stride, use_bias=False,
-            kernel_initializer="he_normal", kernel_regularizer=reg, name=f"{name}_proj",
-        )(x)  # fmt: skip
+            filters,
+            1,
+            strides=stride,
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=reg,
+            name=f"{name}_proj",
+        )(x)
         shortcut = layers.BatchNormalization(name=f"{name}_proj_bn")(shortcut)
     y = layers.Add(name=f"{name}_add")([y, shortcut])
     return layers.ReLU(name=f"{name}_out")(y)
@@ -134,9 +150,14 @@ def resnet20(
     reg = keras.regularizers.L2(weight_decay) if weight_decay else None
     inputs = keras.Input(shape=shape, name="image")
     x = layers.Conv2D(
-        widths[0], 3, padding="same", use_bias=False,
-        kernel_initializer="he_normal", kernel_regularizer=reg, name="stem_conv",
-    )(inputs)  # fmt: skip
+        widths[0],
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=reg,
+        name="stem_conv",
+    )(inputs)
     x = layers.BatchNormalization(name="stem_bn")(x)
     x = layers.ReLU(name="stem_relu")(x)
     for stage, width in enumerate(widths):

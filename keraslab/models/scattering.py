@@ -96,10 +96,10 @@ def _wide_block(x, filters: int, stride: int, dropout: float, name: str):
     y = layers.ReLU(name=f"{name}_relu1")(y)
     shortcut = x
     if stride != 1 or x.shape[-1] != filters:
-        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False,
-                                 name=f"{name}_proj")(y)  # fmt: skip
-    y = layers.Conv2D(filters, 3, strides=stride, padding="same", use_bias=False,
-                      name=f"{name}_conv1")(y)  # fmt: skip
+        shortcut = layers.Conv2D(filters, 1, strides=stride, use_bias=False, name=f"{name}_proj")(y)
+    y = layers.Conv2D(
+        filters, 3, strides=stride, padding="same", use_bias=False, name=f"{name}_conv1"
+    )(y)
     y = layers.BatchNormalization(momentum=BN_MOMENTUM, name=f"{name}_bn2")(y)
     y = layers.ReLU(name=f"{name}_relu2")(y)
     if dropout:
@@ -133,8 +133,13 @@ def scattering_wrn(
     x = layers.Conv2D(16 * width, 3, padding="same", use_bias=False, name="stem_conv")(x)
     for stage, (filters, stride) in enumerate(((32 * width, 1), (64 * width, 2))):
         for block in range(blocks_per_stage):
-            x = _wide_block(x, filters, stride if block == 0 else 1, dropout,
-                            f"stage{stage + 1}_block{block + 1}")  # fmt: skip
+            x = _wide_block(
+                x,
+                filters,
+                stride if block == 0 else 1,
+                dropout,
+                f"stage{stage + 1}_block{block + 1}",
+            )
     x = layers.BatchNormalization(momentum=BN_MOMENTUM, name="final_bn")(x)
     x = layers.ReLU(name="final_relu")(x)
     x = layers.GlobalAveragePooling2D(name="pool")(x)
