@@ -112,6 +112,7 @@ def test_predict_image_files_and_bad_images(tmp_path, capsys):
     assert "is not a PNG, JPEG, BMP or GIF image" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_with_robustness_reports_jacobian_and_fgsm(capsys):
     argv = ["evaluate", "lenet", "--dataset", "fashion_mnist_sample", "--robustness"]
     assert main(argv) == 0

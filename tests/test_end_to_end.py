@@ -10,6 +10,8 @@ from keraslab.cli import main
 from keraslab.errors import ExportVerificationError
 from keraslab.training import Recipe, fit
 
+pytestmark = pytest.mark.slow  # each test trains, exports and reloads in another process
+
 
 def test_train_export_verify_identical_predictions(tmp_path):
     spec = data.get_spec("fashion_mnist_sample")

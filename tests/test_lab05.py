@@ -1,5 +1,10 @@
 """Lab 05 (regularized training) runs end to end as a student would run it (one short epoch)."""
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the lab in a subprocess
+
+
 CONDITIONS = ("none", "weight decay", "Jacobian (1 projection)", "Jacobian (exact)", "invariance")
 
 

@@ -1,6 +1,9 @@
 """The labs run end to end as a student would run them (one short epoch), leaving their outputs."""
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # each test runs a lab in a subprocess
 
 
 def test_lab01_runs_and_leaves_plots_results_and_a_verified_export(tmp_path, run_lab):

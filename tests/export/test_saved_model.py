@@ -106,6 +106,7 @@ def test_verify_catches_a_model_that_does_not_match(tmp_path, model):
         verify(path, other, images(16))
 
 
+@pytest.mark.slow
 def test_extra_signature_is_served_and_checked(tmp_path, model):
     import tensorflow as tf
 

@@ -264,8 +264,14 @@ def assert_gradients_match(ordinary, memory_free, tolerance):
 
 @pytest.mark.parametrize(
     ("training", "mode"),
-    # XLA compiles slowly on 2 cores; the training-mode case is the one with more to get wrong.
-    [(False, None), (False, False), (True, None), (True, False), (True, True)],
+    # XLA compiles slowly on 2 cores (slow tier); the training-mode case has more to get wrong.
+    [
+        (False, None),
+        (False, False),
+        (True, None),
+        (True, False),
+        pytest.param(True, True, marks=pytest.mark.slow),
+    ],
     ids=["inference-eager", "inference-graph", "training-eager", "training-graph", "training-xla"],
 )
 def test_memory_free_gradients_equal_ordinary_backprop(training, mode):

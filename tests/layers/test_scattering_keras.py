@@ -89,6 +89,7 @@ def test_no_weights_and_mixed_precision_output_dtype():
 # --------------------------------------------------------------------------- saving
 
 
+@pytest.mark.slow
 def test_saved_model_export_reloads_in_a_tensorflow_only_process(tmp_path):
     """ExportArchive and a plain tf.Module both give SavedModels that need only TensorFlow."""
     model = scattering_model()
@@ -184,6 +185,7 @@ def test_input_gradient_matches_finite_differences():
         np.testing.assert_allclose(np.sum(gradient * direction), numeric, rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_nested_tapes_for_a_jacobian_penalty_in_graph_and_xla():
     """d/dW ||d f / d x||², f = Dense(Scattering(x)): the penalty training steps need."""
     layer = Scattering2D(J, L=L)

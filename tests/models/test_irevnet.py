@@ -58,6 +58,7 @@ def test_reference_cifar_configuration():
     assert model.count_params() == 6_293_482
 
 
+@pytest.mark.slow
 def test_imagenet_i_revnet_300_builds_bijective():
     """i-RevNet-300 (Jacobsen et al. 2018, Table 1 (b): 125 M parameters). The parameter count
     does not depend on the image size, so a 32×32 input keeps the test cheap."""
@@ -122,6 +123,7 @@ def test_keras_contract_of_a_trained_memory_free_model(tmp_path):
     assert IRevNet.from_config(model.get_config()).count_params() == model.count_params()
 
 
+@pytest.mark.slow
 def test_saved_model_signatures_reload_in_a_tensorflow_only_process(tmp_path):
     """logits, features and inverse as SavedModel signatures, served without keraslab."""
     model = bijective(memory_free=True)
@@ -161,6 +163,7 @@ def test_saved_model_signatures_reload_in_a_tensorflow_only_process(tmp_path):
 # --------------------------------------------------------------------------- XLA and memory-free
 
 
+@pytest.mark.slow
 def test_jit_compile_equals_eager():
     model = IRevNet(
         (8, 8, 3), 10, blocks=(1, 1), strides=(2, 1), channels=(24, 24), init_ds=2, memory_free=True

@@ -44,6 +44,7 @@ def test_hybrid_keras_contract(tmp_path):
     assert isinstance(result.loaded.get_layer("scattering"), Scattering2D)
 
 
+@pytest.mark.slow
 def test_scattering_signature_is_exported_and_verified(tmp_path, capsys):
     from keraslab import export
     from keraslab.cli import main

@@ -40,6 +40,7 @@ def test_precomputed_dataset_keeps_batches_labels_and_values():
     np.testing.assert_allclose(np.concatenate([b[0] for b in out]), front(x), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_with_precompute_gives_the_weights_of_ordinary_fit(tmp_path):
     # One batch per epoch, so the order of the samples cannot matter.
     x, y = images(64)
