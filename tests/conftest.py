@@ -64,8 +64,11 @@ def run_lab():
         flags = (["--quick"] if quick else []) + (["--epochs", str(epochs)] if epochs else [])
         proc = subprocess.run(
             [sys.executable, str(labs / script), *flags, "--out", str(out), *args],
-            capture_output=True, text=True, timeout=600, env=env,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
 
         def refuse(constant):

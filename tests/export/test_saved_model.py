@@ -116,8 +116,9 @@ def test_extra_signature_is_served_and_checked(tmp_path, model):
         return {"features": features(PRE.apply(tf.cast(image, tf.float32)))}
 
     spec = [tf.TensorSpec((None, 28, 28, 1), tf.uint8, name="image")]
-    path = saved_model(model, tmp_path, "clf", preprocessing=PRE,
-                       extra_signatures={"features": (feats, spec)})  # fmt: skip
+    path = saved_model(
+        model, tmp_path, "clf", preprocessing=PRE, extra_signatures={"features": (feats, spec)}
+    )
     raw = images(5)
     want = np.asarray(features(PRE.apply(raw.astype("float32"))))
     report = verify(path, checks={"features": ({"image": raw}, {"features": want})})
