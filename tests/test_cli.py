@@ -70,6 +70,7 @@ def test_file_system_mistakes_print_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == f"keraslab: error: Not a directory: {blocker / 'run'}\n"
 
 
+@pytest.mark.slow
 def test_missing_dataset_directory_in_a_real_process(tmp_path):
     proc = run_cli("train", "lenet", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
     assert proc.returncode == EXIT_USER_ERROR
