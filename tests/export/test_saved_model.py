@@ -49,6 +49,7 @@ def test_export_layout_signatures_and_identical_predictions(tmp_path, model):
     assert outputs["probabilities"]["shape"] == [None, 10]
 
 
+@pytest.mark.slow
 def test_probabilities_are_softmax_of_logits(tmp_path, model):
     path = saved_model(model, tmp_path, "clf", preprocessing=PRE)
     _, out = run_in_tensorflow_only_process(path, {"serving_default": {"image": images(4)}})
@@ -98,6 +99,7 @@ def test_bad_arguments(tmp_path, model):
         saved_model(model, tmp_path, "../escape")
 
 
+@pytest.mark.slow
 def test_verify_catches_a_model_that_does_not_match(tmp_path, model):
     path = saved_model(model, tmp_path, "clf", preprocessing=PRE)
     keras.utils.set_random_seed(99)

@@ -44,6 +44,7 @@ def train_briefly(model, shape, steps=3):
 # --------------------------------------------------------------------------- configurations
 
 
+@pytest.mark.slow
 def test_reference_cifar_configuration():
     model = irevnet_cifar()
     assert model.injective
@@ -193,6 +194,7 @@ def test_jit_compile_equals_eager():
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
 
 
+@pytest.mark.slow
 def test_memory_free_model_gradients_equal_ordinary_backprop():
     x = tf.constant(images((4, 28, 28, 1)))
     y = np.arange(4)
