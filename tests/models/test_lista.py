@@ -127,6 +127,7 @@ def test_keras_contract_of_every_variant(variant, problem, tmp_path):
     assert len(result.outputs) == 2
 
 
+@pytest.mark.slow
 def test_training_under_xla_improves_on_the_ista_initialisation(problem):
     """A few hundred Adam steps of 4-layer LISTA beat the 4 ISTA iterations it starts as."""
     x_test, z_test = problem.sample(1000, seed=99)
