@@ -27,11 +27,21 @@ def _fresh_keras_state():
     keras.config.set_dtype_policy("float32")
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m selects by marker
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that uses ``mirrored_strategy`` is ``slow``: it builds and runs a distributed
+    step on two replicas (seconds to minutes on 2 cores). The fixture marks it, not the test."""
+    for item in items:
+        if "mirrored_strategy" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="session")
 def mirrored_strategy() -> tf.distribute.MirroredStrategy:
     """One MirroredStrategy over the two logical CPUs for the whole session: two strategies in
     one process can hand out clashing collective-op keys ("Shape mismatch in the collective
-    instance"), which made the distribution tests depend on their order."""
+    instance"), which made the distribution tests depend on their order. Tests that use it are
+    marked ``slow`` (``pytest_collection_modifyitems`` above)."""
     devices = [d.name for d in tf.config.list_logical_devices("CPU")][:2]
     assert len(devices) == 2, "the CPU should have been split in two above"
     return tf.distribute.MirroredStrategy(devices)
@@ -54,8 +64,11 @@ def run_lab():
         flags = (["--quick"] if quick else []) + (["--epochs", str(epochs)] if epochs else [])
         proc = subprocess.run(
             [sys.executable, str(labs / script), *flags, "--out", str(out), *args],
-            capture_output=True, text=True, timeout=600, env=env,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=600,
+            env=env,
+        )
         assert proc.returncode == 0, proc.stderr[-2000:]
 
         def refuse(constant):

@@ -79,6 +79,7 @@ def test_file_system_mistakes_print_one_line(tmp_path, capsys):
     assert capsys.readouterr().err == f"keraslab: error: Not a directory: {blocker / 'run'}\n"
 
 
+@pytest.mark.slow
 def test_missing_dataset_directory_in_a_real_process(tmp_path):
     proc = run_cli("train", "lenet", "--data-dir", str(tmp_path), "--out", str(tmp_path / "r"))
     assert proc.returncode == EXIT_USER_ERROR
@@ -121,6 +122,7 @@ def test_predict_image_files_and_bad_images(tmp_path, capsys):
     assert "is not a PNG, JPEG, BMP or GIF image" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_evaluate_with_robustness_reports_jacobian_and_fgsm(capsys):
     argv = ["evaluate", "lenet", "--dataset", "fashion_mnist_sample", "--robustness"]
     assert main(argv) == 0

@@ -10,22 +10,31 @@ from keraslab.cli import main
 from keraslab.errors import ExportVerificationError
 from keraslab.training import Recipe, fit
 
+pytestmark = pytest.mark.slow  # each test trains, exports and reloads in another process
+
 
 def test_train_export_verify_identical_predictions(tmp_path):
     spec = data.get_spec("fashion_mnist_sample")
     train = data.load("fashion_mnist_sample", "train", batch_size=64, seed=0)
     test = data.load("fashion_mnist_sample", "test", batch_size=256)
     result = fit(
-        lambda: zoo.build("lenet", dataset="fashion_mnist_sample"), train,
-        recipe=Recipe(epochs=1), validation_data=test, out_dir=tmp_path / "run", verbose=0,
-    )  # fmt: skip
+        lambda: zoo.build("lenet", dataset="fashion_mnist_sample"),
+        train,
+        recipe=Recipe(epochs=1),
+        validation_data=test,
+        out_dir=tmp_path / "run",
+        verbose=0,
+    )
     # One epoch on 4,000 images is far from converged but well above chance (10 %).
     assert result.history["val_accuracy"][-1] > 0.6
 
     path = export.saved_model(
-        result.network, tmp_path / "models", "lenet",
-        preprocessing=export.Preprocessing(spec.mean, spec.std), class_names=spec.class_names,
-    )  # fmt: skip
+        result.network,
+        tmp_path / "models",
+        "lenet",
+        preprocessing=export.Preprocessing(spec.mean, spec.std),
+        class_names=spec.class_names,
+    )
     raw = data.load_arrays("fashion_mnist_sample", "test").images[:200]
     report = export.verify(path, result.network, raw)  # raises on any mismatch
     assert report.max_abs_diff["serving_default/class_id"] == 0.0
@@ -104,9 +113,9 @@ def test_runs_on_a_subset_are_not_shipped(tmp_path, capsys):
 
 def test_cli_penalties_are_trained_logged_and_recorded(tmp_path, capsys):
     run = tmp_path / "run"
-    argv = ["train", "small_cnn", "--dataset", "fashion_mnist_sample", "--epochs", "1",
-            "--limit", "256", "--out", str(run), "--penalty", "jacobian_projection:0.01",
-            "--penalty", "weight_decay:1e-4"]  # fmt: skip
+    argv = ["train", "small_cnn", "--dataset", "fashion_mnist_sample", "--epochs", "1"]
+    argv += ["--limit", "256", "--out", str(run)]
+    argv += ["--penalty", "jacobian_projection:0.01", "--penalty", "weight_decay:1e-4"]
     assert main(argv) == 0
     record = json.loads((run / "run.json").read_text())
     assert record["recipe"]["penalties"] == ["jacobian_projection:0.01", "weight_decay:1e-4"]
@@ -124,8 +133,8 @@ def test_irevnet_export_has_features_and_an_inverse_back_to_pixels(tmp_path, cap
     weights = tmp_path / "w.weights.h5"
     zoo.build("irevnet_mnist").save_weights(weights)
     base = tmp_path / "models"
-    argv = ["export", "irevnet_mnist", "--dataset", "fashion_mnist_sample",
-            "--weights", str(weights), "--base-dir", str(base)]  # fmt: skip
+    argv = ["export", "irevnet_mnist", "--dataset", "fashion_mnist_sample"]
+    argv += ["--weights", str(weights), "--base-dir", str(base)]
     assert main(argv) == 0
     assert "signatures ['features', 'inverse', 'serving_default']" in capsys.readouterr().out
     loaded = tf.saved_model.load(str(base / "irevnet_mnist" / "1"))

@@ -1,11 +1,14 @@
 """Lab 03 (invertible networks) runs end to end as a student would run it (one epoch on the
 embedded Fashion-MNIST sample), leaving its plots and sensible numbers in results.json."""
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the lab in a subprocess
+
 
 def test_lab03_runs_and_reports_invertibility_and_separation(tmp_path, run_lab):
     results, _ = run_lab("03_invertible.py", tmp_path)
-    for plot in ("psi.png", "reconstruction.png", "separation.png", "pca.png",
-                 "interpolation.png"):  # fmt: skip
+    for plot in ("psi.png", "reconstruction.png", "separation.png", "pca.png", "interpolation.png"):
         assert (tmp_path / plot).stat().st_size > 10_000, plot
     assert results["psi"]["exact"]
     assert results["block"]["relative_error"] <= 1e-5

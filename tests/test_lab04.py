@@ -3,6 +3,8 @@ and leaves its plots and a results.json whose numbers say what the lab claims.""
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the lab in a subprocess
+
 PLOTS = (
     "ista_convergence.png",
     "nmse_per_layer.png",

@@ -1,5 +1,10 @@
 """Lab 05 (regularized training) runs end to end as a student would run it (one short epoch)."""
 
+import pytest
+
+pytestmark = pytest.mark.slow  # runs the lab in a subprocess
+
+
 CONDITIONS = ("none", "weight decay", "Jacobian (1 projection)", "Jacobian (exact)", "invariance")
 
 
@@ -19,8 +24,13 @@ def check_measurements(summary, runs, epsilons):
 
 def test_lab05_compares_penalties_and_semi_supervised_training(tmp_path, run_lab):
     results, stdout = run_lab("05_regularization.py", tmp_path)
-    for plot in ("regularization.png", "fgsm_curves.png", "jacobian_norms.png",
-                 "fgsm_examples.png", "semi_supervised.png"):  # fmt: skip
+    for plot in (
+        "regularization.png",
+        "fgsm_curves.png",
+        "jacobian_norms.png",
+        "fgsm_examples.png",
+        "semi_supervised.png",
+    ):
         assert (tmp_path / plot).stat().st_size > 10_000, plot
     setup = results["setup"]
     assert results["repeats"] == 1 and results["epochs"] == 1

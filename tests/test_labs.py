@@ -1,6 +1,9 @@
 """The labs run end to end as a student would run them (one short epoch), leaving their outputs."""
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # each test runs a lab in a subprocess
 
 
 def test_lab01_runs_and_leaves_plots_results_and_a_verified_export(tmp_path, run_lab):
@@ -30,8 +33,13 @@ def test_lab02_runs_and_reports_the_scattering_properties(tmp_path, run_lab):
         "02_scattering.py", out, quick=False, env={"KERASLAB_DATA": str(tmp_path / "data")}
     )
     tmp_path = out
-    for plot in ("filters.png", "coefficients.png", "energy.png", "properties.png",
-                 "classification.png"):  # fmt: skip
+    for plot in (
+        "filters.png",
+        "coefficients.png",
+        "energy.png",
+        "properties.png",
+        "classification.png",
+    ):
         assert (tmp_path / plot).stat().st_size > 10_000
     props = results["properties"]
     assert props["nonexpansive_max_ratio"] <= 1.05

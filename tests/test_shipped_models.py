@@ -1,5 +1,6 @@
 """The models shipped in savedmodels/: they load, serve identically, and score what the manifest
-says they score."""
+says they score. Slow (each loads a model, most start a TensorFlow-only process); the records
+alone are checked in tests/test_manifest.py."""
 
 from pathlib import Path
 
@@ -12,20 +13,7 @@ MANIFEST = zoo.manifest()["models"]
 CLASSIFIERS = sorted(n for n in MANIFEST if zoo.get(n).task is zoo.CLASSIFICATION)
 FULL_FASHION = Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz")
 
-
-def test_the_foundation_ships_lenet_above_the_tutorial_baseline():
-    record = MANIFEST["lenet"]
-    assert record["dataset"] == "fashion_mnist" and record["metrics"]["test_examples"] == 10_000
-    assert record["metrics"]["test_accuracy"] >= 0.916  # TensorFlow's 2-conv tutorial baseline
-    assert record["train_command"].startswith("keraslab train lenet")
-
-
-def test_the_scattering_hybrid_ships_above_92_percent():
-    """Issue 3's bar for scattering + CNN (Oyallon et al. 2017) on the full Fashion-MNIST."""
-    record = MANIFEST["scattering_cnn"]
-    assert record["dataset"] == "fashion_mnist" and record["metrics"]["test_examples"] == 10_000
-    assert record["metrics"]["test_accuracy"] >= 0.92
-    assert "scattering" in record["signatures"]
+pytestmark = pytest.mark.slow
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
@@ -58,10 +46,7 @@ def test_shipped_irevnet_inverts_its_features_in_keras_and_through_tf_serving_si
     """Issue 4: inverse(features(x)) = x to ≤ 1e-5 relative error for the trained model, in
     Keras and through the SavedModel's `features` and `inverse` signatures in a TensorFlow-only
     process (what TF Serving runs)."""
-    record = MANIFEST["irevnet_mnist"]
-    assert {"features", "inverse", "serving_default"} <= set(record["signatures"])
-    assert record["dataset"] == "fashion_mnist" and record["metrics"]["test_examples"] == 10_000
-    assert record["metrics"]["test_accuracy"] >= 0.93  # issue 4's bar
+    record = MANIFEST["irevnet_mnist"]  # its accuracy and signatures: tests/test_manifest.py
     pixels = data.load_arrays("fashion_mnist_sample", "test").images[:32]
     spec = data.get_spec(record["dataset"])
     pre = export.Preprocessing(spec.mean, spec.std)
@@ -85,17 +70,11 @@ def test_shipped_irevnet_inverts_its_features_in_keras_and_through_tf_serving_si
 
 @pytest.mark.skipif("alista16" not in MANIFEST, reason="no shipped sparse coder")
 def test_shipped_alista_serves_its_codes_at_the_measured_nmse():
-    """Issue 5: the shipped 16-layer ALISTA reaches −50 dB on the default noiseless problem,
-    beats ISTA and FISTA after 1000 iterations, and its SavedModel serves the Keras model's
-    codes with the problem's dictionary, in a TensorFlow-only process."""
+    """Issue 5: the shipped 16-layer ALISTA scores the NMSE its record says (−50 dB or better
+    and ahead of ISTA / FISTA: tests/test_manifest.py), and its SavedModel serves the Keras
+    model's codes with the problem's dictionary, in a TensorFlow-only process."""
     record = MANIFEST["alista16"]
     metrics = record["metrics"]
-    assert record["dataset"] == "gaussian_250x500"
-    assert metrics["test_nmse_db"] <= -50
-    assert metrics["test_nmse_db"] < min(
-        metrics["baselines_nmse_db"]["ista_1000"], metrics["baselines_nmse_db"]["fista_1000"]
-    )
-    assert sorted(record["signatures"]) == ["serving_default", "sparse_code"]
     problem = data.get_problem(record["dataset"])
     x, z = problem.sample(1000, seed=data.PROBLEM_SEEDS["test"])
     model = zoo.load("alista16")
@@ -104,36 +83,3 @@ def test_shipped_alista_serves_its_codes_at_the_measured_nmse():
     path = zoo.savedmodels_dir() / record["savedmodel"]
     np.testing.assert_array_equal(np.load(path / "assets.extra" / "dictionary.npy"), problem.A)
     export.verify_sparse_coder(path, model, x[:64])  # raises on any difference
-
-
-@pytest.mark.parametrize("name", ["lenet_jacobian", "lenet_invariance"])
-def test_regularized_cnns_ship_with_their_robustness_next_to_the_baseline(name):
-    """Issue 6: each regularized CNN is trained on the full Fashion-MNIST with its zoo penalty
-    and shipped with clean accuracy, mean ‖J_f‖_F on the test set, FGSM accuracy at stated ε and
-    accuracy under the invariance transformations, measured the same way as for the
-    unregularized `lenet`."""
-    record, baseline = MANIFEST[name], MANIFEST["lenet"]
-    assert record["dataset"] == "fashion_mnist" and record["metrics"]["test_examples"] == 10_000
-    assert record["recipe"]["penalties"] == list(zoo.get(name).recipe.penalties)
-    assert record["recipe"]["epochs"] == baseline["recipe"]["epochs"]
-    assert record["train_command"] == f"keraslab train {name} --robustness"
-    for metrics in (record["metrics"], baseline["metrics"]):
-        assert set(metrics["fgsm_accuracy"]) == {"0.02", "0.05", "0.1"}
-        assert len(metrics["transformed_accuracy"]) == 3
-        assert metrics["jacobian_frobenius_mean"] > 0
-        assert metrics["test_accuracy"] >= 0.9
-    # Both penalties leave a smoother network than the baseline (smaller mean ‖J_f‖_F) ...
-    assert (
-        record["metrics"]["jacobian_frobenius_mean"]
-        < baseline["metrics"]["jacobian_frobenius_mean"]
-    )
-    # ... but only the Jacobian penalty buys FGSM robustness, at every ε; the invariance penalty
-    # (shifts, rotations, elastic deformations) does not (measured: README's zoo table).
-    if name == "lenet_jacobian":
-        for eps, accuracy in record["metrics"]["fgsm_accuracy"].items():
-            assert accuracy > baseline["metrics"]["fgsm_accuracy"][eps]
-    # The invariance penalty buys what it trains for: accuracy on shifted, rotated and
-    # elastically deformed test images, under every one of the three.
-    if name == "lenet_invariance":
-        for transform, accuracy in record["metrics"]["transformed_accuracy"].items():
-            assert accuracy > baseline["metrics"]["transformed_accuracy"][transform]

@@ -7,6 +7,7 @@ from keraslab import data, zoo
 from keraslab.errors import DatasetNotFoundError, UnknownNameError
 
 
+@pytest.mark.slow
 def test_every_entry_builds_for_each_of_its_datasets():
     assert {"lenet", "small_cnn", "resnet20"} <= set(zoo.names())
     for entry in zoo.list():
@@ -76,6 +77,7 @@ def test_registering_a_duplicate_name_fails():
         zoo.register(zoo.get("lenet"))
 
 
+@pytest.mark.slow
 def test_entries_with_penalties_train_and_log_them():
     import keras
 
@@ -88,9 +90,12 @@ def test_entries_with_penalties_train_and_log_them():
     for entry in with_penalties:
         keras.utils.set_random_seed(0)
         result = fit(
-            zoo.build(entry.name, dataset="fashion_mnist_sample"), train,
-            recipe=entry.recipe.replace(epochs=1), verbose=0, jit_compile=False,
-        )  # fmt: skip
+            zoo.build(entry.name, dataset="fashion_mnist_sample"),
+            train,
+            recipe=entry.recipe.replace(epochs=1),
+            verbose=0,
+            jit_compile=False,
+        )
         logged = set(result.history) - {"loss", "accuracy"}
         assert logged, f"{entry.name}: no penalty was logged"
         assert all(result.history[k][-1] > 0 for k in logged), result.history

@@ -20,7 +20,7 @@ def _check_input_shape(input_shape: Sequence[int]) -> tuple[int, int, int]:
             "input_shape must be (height, width, channels) with positive sizes, "
             f"got {input_shape!r}"
         )
-    return shape  # type: ignore[return-value]
+    return shape
 
 
 def lenet(

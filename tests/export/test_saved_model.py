@@ -49,6 +49,7 @@ def test_export_layout_signatures_and_identical_predictions(tmp_path, model):
     assert outputs["probabilities"]["shape"] == [None, 10]
 
 
+@pytest.mark.slow
 def test_probabilities_are_softmax_of_logits(tmp_path, model):
     path = saved_model(model, tmp_path, "clf", preprocessing=PRE)
     _, out = run_in_tensorflow_only_process(path, {"serving_default": {"image": images(4)}})
@@ -98,6 +99,7 @@ def test_bad_arguments(tmp_path, model):
         saved_model(model, tmp_path, "../escape")
 
 
+@pytest.mark.slow
 def test_verify_catches_a_model_that_does_not_match(tmp_path, model):
     path = saved_model(model, tmp_path, "clf", preprocessing=PRE)
     keras.utils.set_random_seed(99)
@@ -106,6 +108,7 @@ def test_verify_catches_a_model_that_does_not_match(tmp_path, model):
         verify(path, other, images(16))
 
 
+@pytest.mark.slow
 def test_extra_signature_is_served_and_checked(tmp_path, model):
     import tensorflow as tf
 
@@ -115,8 +118,9 @@ def test_extra_signature_is_served_and_checked(tmp_path, model):
         return {"features": features(PRE.apply(tf.cast(image, tf.float32)))}
 
     spec = [tf.TensorSpec((None, 28, 28, 1), tf.uint8, name="image")]
-    path = saved_model(model, tmp_path, "clf", preprocessing=PRE,
-                       extra_signatures={"features": (feats, spec)})  # fmt: skip
+    path = saved_model(
+        model, tmp_path, "clf", preprocessing=PRE, extra_signatures={"features": (feats, spec)}
+    )
     raw = images(5)
     want = np.asarray(features(PRE.apply(raw.astype("float32"))))
     report = verify(path, checks={"features": ({"image": raw}, {"features": want})})

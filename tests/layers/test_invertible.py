@@ -15,6 +15,8 @@ from keraslab.layers.invertible import (
 )
 from keraslab.layers.memory_free import memory_free_sequence
 
+from layer_contract import check_layer_contract
+
 
 def images(shape=(3, 8, 8, 8), seed=0, dtype="float32"):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
@@ -147,36 +149,46 @@ def test_batch_norm_matches_keras_batch_normalization():
     )
 
 
-def test_config_registration_and_shapes():
-    block = IRevNetBlock(
-        stride=2, bottleneck_ratio=2, dropout=0.1, bn_momentum=0.8, kernel_initializer="he_normal"
-    )
-    config = block.get_config()
-    assert keras.saving.get_registered_name(IRevNetBlock) == "keraslab>IRevNetBlock"
-    assert IRevNetBlock.from_config(config).get_config() == config
-    rebuilt = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(block))
-    assert type(rebuilt) is IRevNetBlock and rebuilt.get_config() == config
-    for layer in (InvertibleDownsampling(2), InjectivePad(3, position="end")):
-        clone = type(layer).from_config(layer.get_config())
-        assert clone.get_config() == layer.get_config()
-    assert block.compute_output_shape((None, 8, 6, 10)) == (None, 4, 3, 40)
-    assert InvertibleDownsampling(2).compute_output_shape((None, None, 6, 3)) == (None, None, 3, 12)
-
-
-def test_functional_model_with_dynamic_batch_and_keras_file(tmp_path):
+def functional_stack():
     inputs = keras.Input((8, 8, 2))
     x = InvertibleDownsampling(name="psi")(inputs)
     x = InjectivePad(8, name="pad")(x)
     x = IRevNetBlock(first=True, name="b1")(x)
     outputs = IRevNetBlock(stride=2, name="b2")(x)
-    model = keras.Model(inputs, outputs)
-    assert model.output_shape == (None, 2, 2, 64)
-    for batch in (1, 5):
-        assert model.predict(images((batch, 8, 8, 2)), verbose=0).shape == (batch, 2, 2, 64)
-    model.save(tmp_path / "m.keras")
-    loaded = keras.saving.load_model(tmp_path / "m.keras")
-    x = images((3, 8, 8, 2))
-    np.testing.assert_allclose(loaded.predict(x, verbose=0), model.predict(x, verbose=0), rtol=1e-6)
+    return keras.Model(inputs, outputs, name="stack")
+
+
+@pytest.mark.parametrize(
+    ("make", "shape", "output_shape"),
+    [
+        (InvertibleDownsampling, (3, 6, 4, 3), (None, 3, 2, 12)),
+        (lambda: InjectivePad(3, position="end"), (3, 4, 4, 3), (None, 4, 4, 6)),
+        (lambda: IRevNetBlock(first=True), (3, 8, 8, 8), (None, 8, 8, 8)),
+        (
+            lambda: IRevNetBlock(
+                stride=2,
+                bottleneck_ratio=2,
+                dropout=0.1,
+                bn_momentum=0.8,
+                kernel_initializer="he_normal",
+            ),
+            (3, 8, 6, 10),
+            (None, 4, 3, 40),
+        ),
+        (functional_stack, (3, 8, 8, 2), (None, 2, 2, 64)),
+    ],
+    ids=["psi", "pad", "first-block", "stride-2-block", "functional-stack"],
+)
+def test_keras_contract(make, shape, output_shape, tmp_path):
+    """Registration, config / .keras round trips, compute_output_shape, dynamic batch and
+    tf.function, for each layer and for a functional model of them (tests/layer_contract.py)."""
+    result = check_layer_contract(make, images(shape), directory=tmp_path)
+    assert result.model.output_shape == output_shape
+
+
+def test_compute_output_shape_with_unknown_sizes():
+    assert InvertibleDownsampling(2).compute_output_shape((None, None, 6, 3)) == (None, None, 3, 12)
+    assert IRevNetBlock(stride=2).compute_output_shape((None, 8, 6, 10)) == (None, 4, 3, 40)
 
 
 @pytest.mark.parametrize("jit", [False, True])
@@ -196,8 +208,6 @@ def test_tf_function_and_xla_equal_eager(jit):
             y, block(x, training=training, update_statistics=False), rtol=1e-5, atol=1e-5
         )
         assert relative_error(inverse(y), x) <= 1e-5
-    relaxed = tf.function(block, input_signature=[tf.TensorSpec((None, 8, 8, 8), tf.float32)])
-    assert relaxed(images((5, 8, 8, 8))).shape == (5, 4, 4, 32)
 
 
 # --------------------------------------------------------------------------- memory-free backprop
@@ -254,8 +264,14 @@ def assert_gradients_match(ordinary, memory_free, tolerance):
 
 @pytest.mark.parametrize(
     ("training", "mode"),
-    # XLA compiles slowly on 2 cores; the training-mode case is the one with more to get wrong.
-    [(False, None), (False, False), (True, None), (True, False), (True, True)],
+    # XLA compiles slowly on 2 cores (slow tier); the training-mode case has more to get wrong.
+    [
+        (False, None),
+        (False, False),
+        (True, None),
+        (True, False),
+        pytest.param(True, True, marks=pytest.mark.slow),
+    ],
     ids=["inference-eager", "inference-graph", "training-eager", "training-graph", "training-xla"],
 )
 def test_memory_free_gradients_equal_ordinary_backprop(training, mode):

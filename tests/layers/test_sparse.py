@@ -23,6 +23,8 @@ from keraslab.layers.sparse import (
     support_selection_threshold,
 )
 
+from layer_contract import check_layer_contract
+
 M, N = 20, 40
 LAM = 0.05
 
@@ -62,16 +64,19 @@ def ista_reference(A, x, lam, T, fista=False):
     return np.stack(out, axis=1)
 
 
+#: One of each layer type, with the arguments a round-trip test needs.
+LAYERS = {
+    "ISTA": lambda A, dtype: ISTA(A, LAM, 6, dtype=dtype),
+    "FISTA-iterates": lambda A, dtype: FISTA(A, LAM, 6, return_iterates=True, dtype=dtype),
+    "LISTACell": lambda A, dtype: LISTACell(A, LAM, per_coordinate=True, dtype=dtype),
+    "LISTACPCell": lambda A, dtype: LISTACPCell(A, LAM, support_percent=10.0, dtype=dtype),
+    "ALISTACell": lambda A, dtype: ALISTACell(A, LAM, support_percent=5.0, dtype=dtype),
+}
+
+
 def all_layers(A=None, dtype="float32"):
-    """One of each layer type, with the arguments a round-trip test needs."""
     A = matrix() if A is None else A
-    return [
-        ISTA(A, LAM, 6, dtype=dtype),
-        FISTA(A, LAM, 6, return_iterates=True, dtype=dtype),
-        LISTACell(A, LAM, per_coordinate=True, dtype=dtype),
-        LISTACPCell(A, LAM, support_percent=10.0, dtype=dtype),
-        ALISTACell(A, LAM, support_percent=5.0, dtype=dtype),
-    ]
+    return [make(A, dtype) for make in LAYERS.values()]
 
 
 def apply(layer, x):
@@ -267,58 +272,22 @@ def test_alista_cell_step_and_weights():
 # --------------------------------------------------------------------------- Keras contract
 
 
-def test_registered_and_config_round_trip():
-    for layer in all_layers():
-        config = layer.get_config()
-        name = type(layer).__name__
-        assert keras.saving.get_registered_name(type(layer)) == f"keraslab>{name}"
-        assert tuple(config["A_shape"]) == (M, N) and "A" not in config
-        clone = type(layer).from_config(config)
-        assert clone.get_config() == config
-        rebuilt = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(layer))
-        assert type(rebuilt) is type(layer) and rebuilt.get_config() == config
-
-
-def test_compute_output_shape_and_dynamic_batch():
-    for layer in all_layers():
-        x = keras.Input((M,))
-        expected = (None, 6, N) if getattr(layer, "return_iterates", False) else (None, N)
-        assert layer.compute_output_shape((None, M)) == expected
-        model = keras.Model(x, apply(layer, x))
-        assert model.output_shape == expected
-        assert model(signals(1).astype("float32")).shape == (1, *expected[1:])
-        out = model.predict(signals(4).astype("float32"), verbose=0)  # in a tf.function
-        assert out.shape == (4, *expected[1:])
-
-
-def test_keras_file_round_trip_gives_identical_outputs(tmp_path):
-    x = signals().astype("float32")
-    for layer in all_layers():
-        inputs = keras.Input((M,))
-        model = keras.Model(inputs, apply(layer, inputs))
-        for w in model.trainable_weights:  # move off the initialisation
-            w.assign(w + 0.01 * np.random.default_rng(0).standard_normal(w.shape))
-        expected = model.predict(x, verbose=0)
-        path = tmp_path / f"{layer.name}.keras"
-        model.save(path)
-        loaded = keras.saving.load_model(path)
-        np.testing.assert_array_equal(loaded.predict(x, verbose=0), expected)
-        for a, b in zip(model.weights, loaded.weights, strict=True):
-            np.testing.assert_array_equal(a.numpy(), b.numpy())
-
-
-def test_xla_equals_eager_with_relaxed_batch():
-    x = tf.constant(signals(batch=6).astype("float32"))
-    for layer in all_layers():
-        eager = apply(layer, x).numpy()
-        f = tf.function(
-            lambda v, layer=layer: apply(layer, v),
-            input_signature=[tf.TensorSpec((None, M), tf.float32)],
-            jit_compile=True,
-        )
-        np.testing.assert_allclose(f(x), eager, rtol=1e-5, atol=1e-6)
-        assert f(x[:2]).shape[0] == 2
-        # Graph mode without XLA is model.predict's, in the dynamic-batch test.
+@pytest.mark.parametrize("name", LAYERS)
+def test_keras_contract(name, tmp_path):
+    """Registration, config / .keras round trips (A travels as a weight, its shape in the
+    config), compute_output_shape, dynamic batch, tf.function and XLA (tests/layer_contract.py);
+    a cell is checked applied twice, as LISTA applies it."""
+    result = check_layer_contract(
+        lambda: LAYERS[name](matrix(), "float32"),
+        signals(batch=6).astype("float32"),
+        directory=tmp_path,
+        call=apply,
+        jit_compile=True,
+    )
+    config = result.layer.get_config()
+    assert tuple(config["A_shape"]) == (M, N) and "A" not in config
+    expected = (None, 6, N) if name == "FISTA-iterates" else (None, N)
+    assert result.model.output_shape == expected
 
 
 def test_gradients_flow_to_inputs_and_learned_parameters():

@@ -4,6 +4,8 @@ import pytest
 
 from keraslab.models import lenet, resnet20, small_cnn
 
+from layer_contract import check_layer_contract
+
 
 @pytest.mark.parametrize(
     ("builder", "shape", "params"),
@@ -42,10 +44,8 @@ def test_bad_input_shape_is_rejected():
         lenet(input_shape=(28, 28))
 
 
-def test_keras_file_round_trip(tmp_path):
-    model = small_cnn()
+def test_keras_contract(tmp_path):
+    """Config / .keras round trips, dynamic batch, tf.function (tests/layer_contract.py)."""
     x = np.random.rand(3, 28, 28, 1).astype("float32")
-    path = tmp_path / "m.keras"
-    model.save(path)
-    again = keras.models.load_model(path)
-    np.testing.assert_allclose(again(x), model(x), rtol=1e-6, atol=1e-6)
+    result = check_layer_contract(small_cnn, x, directory=tmp_path)
+    assert result.model.output_shape == (None, 10)

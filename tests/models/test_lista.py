@@ -11,6 +11,8 @@ from keraslab.data.synthetic import sparse_coding_problem
 from keraslab.layers.sparse import ALISTACell, LISTACell, LISTACPCell
 from keraslab.models.lista import NMSE, VARIANTS, lista, nmse_db, support_schedule
 
+from layer_contract import check_layer_contract
+
 M, N, T = 20, 40, 3
 LAM = 0.1
 
@@ -113,21 +115,19 @@ def test_nmse_metric_accumulates_over_batches():
 # --------------------------------------------------------------------------- saving, training
 
 
-def test_keras_round_trip_of_every_variant(problem, tmp_path):
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_keras_contract_of_every_variant(variant, problem, tmp_path):
+    """Config / .keras round trips of every layer's estimate, dynamic batch, tf.function
+    (tests/layer_contract.py)."""
     x, _ = problem.sample(8, seed=4)
-    rng = np.random.default_rng(0)
-    for variant in VARIANTS:
-        model = lista(problem.A, T=2, variant=variant, return_all=True)
-        for w in model.trainable_weights:  # move off the initialisation
-            w.assign(w * (1 + 0.1 * rng.standard_normal(w.shape)))
-        expected = model.predict(x, verbose=0)
-        model.save(tmp_path / f"{variant}.keras")
-        loaded = keras.saving.load_model(tmp_path / f"{variant}.keras")
-        assert loaded.output_names == model.output_names
-        for a, b in zip(loaded.predict(x, verbose=0), expected, strict=True):
-            np.testing.assert_array_equal(a, b)
+    result = check_layer_contract(
+        lambda: lista(problem.A, T=2, variant=variant, return_all=True), x, directory=tmp_path
+    )
+    assert result.loaded.output_names == result.layer.output_names
+    assert len(result.outputs) == 2
 
 
+@pytest.mark.slow
 def test_training_under_xla_improves_on_the_ista_initialisation(problem):
     """A few hundred Adam steps of 4-layer LISTA beat the 4 ISTA iterations it starts as."""
     x_test, z_test = problem.sample(1000, seed=99)

@@ -6,6 +6,8 @@ from keraslab import zoo
 from keraslab.layers import Scattering2D
 from keraslab.models import scattering_cnn, scattering_linear, scattering_wrn
 
+from layer_contract import check_layer_contract
+
 
 @pytest.mark.parametrize(
     ("builder", "shape", "scattering_shape"),
@@ -33,14 +35,16 @@ def test_scattering_linear_is_linear_in_the_scattering_coefficients():
     np.testing.assert_allclose(model(x), np.asarray(features(x)) @ w + b, rtol=1e-4, atol=1e-4)
 
 
-def test_hybrid_keras_round_trip(tmp_path):
-    model = scattering_cnn(widths=(8, 8, 16))
+def test_hybrid_keras_contract(tmp_path):
+    """Config / .keras round trips, dynamic batch, tf.function (tests/layer_contract.py)."""
     x = np.random.rand(2, 28, 28, 1).astype("float32")
-    model.save(tmp_path / "hybrid.keras")
-    again = keras.models.load_model(tmp_path / "hybrid.keras")
-    np.testing.assert_allclose(again(x), model(x), rtol=1e-5, atol=1e-5)
+    result = check_layer_contract(
+        lambda: scattering_cnn(widths=(8, 8, 16)), x, directory=tmp_path, rtol=1e-5, atol=1e-5
+    )
+    assert isinstance(result.loaded.get_layer("scattering"), Scattering2D)
 
 
+@pytest.mark.slow
 def test_scattering_signature_is_exported_and_verified(tmp_path, capsys):
     from keraslab import export
     from keraslab.cli import main

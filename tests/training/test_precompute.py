@@ -40,6 +40,7 @@ def test_precomputed_dataset_keeps_batches_labels_and_values():
     np.testing.assert_allclose(np.concatenate([b[0] for b in out]), front(x), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_fit_with_precompute_gives_the_weights_of_ordinary_fit(tmp_path):
     # One batch per epoch, so the order of the samples cannot matter.
     x, y = images(64)
@@ -49,8 +50,15 @@ def test_fit_with_precompute_gives_the_weights_of_ordinary_fit(tmp_path):
         keras.utils.set_random_seed(7)
         recipe = Recipe(epochs=3, learning_rate=1e-2, precompute=precomputed)
         out = tmp_path / str(precomputed)
-        result = fit(lambda: scattering_linear((16, 16, 1), 2), ds, recipe=recipe,
-                     validation_data=ds, out_dir=out, jit_compile=False, verbose=0)  # fmt: skip
+        result = fit(
+            lambda: scattering_linear((16, 16, 1), 2),
+            ds,
+            recipe=recipe,
+            validation_data=ds,
+            out_dir=out,
+            jit_compile=False,
+            verbose=0,
+        )
         results.append(result)
     plain, pre = results
     for a, b in zip(plain.network.weights, pre.network.weights, strict=True):
@@ -77,12 +85,22 @@ class InputNorm(Penalty):
     [
         (lambda: lenet((16, 16, 1), 2), "nowhere", {}, [], "no layer named 'nowhere'"),
         (lambda: lenet((16, 16, 1), 2), "pool1", {}, [], "has weights"),
-        (lambda: scattering_linear((16, 16, 1), 2), "scattering", {"augment": True}, [],
-         "augment=True"),
-        (lambda: scattering_linear((16, 16, 1), 2), "scattering", {}, [InputNorm()],
-         "with respect to its input"),
+        (
+            lambda: scattering_linear((16, 16, 1), 2),
+            "scattering",
+            {"augment": True},
+            [],
+            "augment=True",
+        ),
+        (
+            lambda: scattering_linear((16, 16, 1), 2),
+            "scattering",
+            {},
+            [InputNorm()],
+            "with respect to its input",
+        ),
     ],
-)  # fmt: skip
+)
 def test_precompute_refuses_what_it_cannot_do_exactly(
     builder, layer, recipe_changes, penalties, message
 ):
@@ -97,6 +115,11 @@ def test_weight_decay_is_allowed_with_precompute():
     x, y = images(16)
     ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16)
     recipe = Recipe(epochs=1, precompute="scattering")
-    result = fit(lambda: scattering_linear((16, 16, 1), 2), ds, recipe=recipe,
-                 penalties=[WeightDecay(1e-4)], verbose=0)  # fmt: skip
+    result = fit(
+        lambda: scattering_linear((16, 16, 1), 2),
+        ds,
+        recipe=recipe,
+        penalties=[WeightDecay(1e-4)],
+        verbose=0,
+    )
     assert result.history["weight_decay"][0] > 0

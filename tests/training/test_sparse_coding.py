@@ -26,7 +26,15 @@ def problem():
     return sparse_coding_problem(m=20, n=40, p=0.1, seed=0)
 
 
-@pytest.mark.parametrize("variant", ["lista", "lista_tied", "alista"])
+# One variant in the fast tier; the other two train the same way (slow tier).
+@pytest.mark.parametrize(
+    "variant",
+    [
+        "lista",
+        pytest.param("lista_tied", marks=pytest.mark.slow),
+        pytest.param("alista", marks=pytest.mark.slow),
+    ],
+)
 def test_stagewise_training_improves_every_layer_and_logs_every_stage(problem, variant):
     model = lista(problem.A, T=3, variant=variant, lam=0.1, return_all=True)
     validation = problem.sample(256, seed=1)
