@@ -12,9 +12,12 @@ from keraslab.cli import EXIT_USER_ERROR, main
 def run_cli(*args, cwd=None):
     return subprocess.run(
         [sys.executable, "-m", "keraslab.cli", *args],
-        capture_output=True, text=True, cwd=cwd, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=300,
         env={**__import__("os").environ, "KERASLAB_OFFLINE": "1"},
-    )  # fmt: skip
+    )
 
 
 def test_zoo_list_and_show(capsys):
@@ -55,7 +58,7 @@ def test_data_info_reports_the_embedded_sample(capsys):
         (
             ["train", "alista16", "--epochs", "3", "--penalty", "jacobian:1"],
             "--epochs, --penalty does not apply",
-        ),  # fmt: skip
+        ),
         (["train", "lenet", "--max-steps", "5"], "--max-steps applies to sparse coders"),
     ],
 )
@@ -68,8 +71,10 @@ def test_user_errors_print_one_line(args, message, capsys):
 def test_file_system_mistakes_print_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.weights.h5"
     bad.write_bytes(b"this is not HDF5")
-    assert main(["evaluate", "lenet", "--dataset", "fashion_mnist_sample",
-                 "--weights", str(bad)]) == EXIT_USER_ERROR  # fmt: skip
+    assert (
+        main(["evaluate", "lenet", "--dataset", "fashion_mnist_sample", "--weights", str(bad)])
+        == EXIT_USER_ERROR
+    )
     err = capsys.readouterr().err
     assert err.startswith(f"keraslab: error: cannot load {bad}") and "Traceback" not in err
     blocker = tmp_path / "file"

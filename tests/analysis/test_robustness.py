@@ -32,8 +32,9 @@ def linear_net(W, b):
 def relu_net(seed=0):
     init = keras.initializers.GlorotUniform(seed=seed)
     inputs = keras.Input(SHAPE)
-    x = keras.layers.Conv2D(3, 3, padding="same", activation="relu", kernel_initializer=init,
-                            bias_initializer="ones")(inputs)  # fmt: skip
+    x = keras.layers.Conv2D(
+        3, 3, padding="same", activation="relu", kernel_initializer=init, bias_initializer="ones"
+    )(inputs)
     x = keras.layers.MaxPooling2D(2)(x)
     x = keras.layers.Flatten()(x)
     return keras.Model(inputs, keras.layers.Dense(4, kernel_initializer=init)(x))

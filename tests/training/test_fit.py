@@ -37,8 +37,15 @@ class Interrupt(keras.callbacks.Callback):
 
 def test_run_directory_layout(tmp_path):
     ds = dataset()
-    result = fit(net, ds, recipe=Recipe(epochs=2), validation_data=ds, out_dir=tmp_path,
-                 verbose=0, extra_run_info={"dataset": "toy"})  # fmt: skip
+    result = fit(
+        net,
+        ds,
+        recipe=Recipe(epochs=2),
+        validation_data=ds,
+        out_dir=tmp_path,
+        verbose=0,
+        extra_run_info={"dataset": "toy"},
+    )
     assert (tmp_path / "checkpoints" / "last.weights.h5").exists()
     assert (tmp_path / "checkpoints" / "best.weights.h5").exists()
     assert (tmp_path / "history.csv").read_text().count("\n") == 3  # header + 2 epochs
@@ -86,8 +93,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path):
 def test_resuming_with_other_settings_is_refused(tmp_path):
     ds = dataset()
     with pytest.raises(KeyboardInterrupt):
-        fit(net, ds, recipe=Recipe(epochs=4), out_dir=tmp_path, verbose=0,
-            callbacks=[Interrupt(1)])  # fmt: skip
+        fit(net, ds, recipe=Recipe(epochs=4), out_dir=tmp_path, verbose=0, callbacks=[Interrupt(1)])
     with pytest.raises(KeraslabError, match="unfinished run with a different recipe"):
         fit(net, ds, recipe=Recipe(epochs=2), out_dir=tmp_path, verbose=0)
     assert (tmp_path / "backup").exists()  # the unfinished run is still resumable
@@ -122,8 +128,10 @@ def test_best_checkpoint_only_moves_on_improvement(tmp_path):
     assert (tmp_path / "last.weights.h5").read_bytes() != first
     ckpt.on_epoch_end(2, {"val_accuracy": 0.6})
     assert json.loads((tmp_path / "best.json").read_text()) == {
-        "monitor": "val_accuracy", "value": 0.6, "epoch": 3,
-    }  # fmt: skip
+        "monitor": "val_accuracy",
+        "value": 0.6,
+        "epoch": 3,
+    }
     # A resumed run remembers the best value instead of overwriting it with a worse epoch.
     assert AtomicCheckpoint(tmp_path, network=model).best == 0.6
 

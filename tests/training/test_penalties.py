@@ -34,19 +34,22 @@ def smooth_net(seed=0, *, batch_norm=False, dropout=0.0, dtype=None):
     binit = keras.initializers.RandomNormal(stddev=0.3, seed=seed + 1)
     kw = {"dtype": dtype} if dtype else {}
     inputs = keras.Input(SHAPE, dtype=dtype or "float32")
-    x = keras.layers.Conv2D(3, 3, activation="tanh", kernel_initializer=init,
-                            bias_initializer=binit, **kw)(inputs)  # fmt: skip
+    x = keras.layers.Conv2D(
+        3, 3, activation="tanh", kernel_initializer=init, bias_initializer=binit, **kw
+    )(inputs)
     if batch_norm:
         x = keras.layers.BatchNormalization(beta_initializer=binit, gamma_initializer="ones", **kw)(
             x
         )
     x = keras.layers.Flatten(**kw)(x)
-    x = keras.layers.Dense(5, activation="tanh", kernel_initializer=init,
-                           bias_initializer=binit, **kw)(x)  # fmt: skip
+    x = keras.layers.Dense(
+        5, activation="tanh", kernel_initializer=init, bias_initializer=binit, **kw
+    )(x)
     if dropout:
         x = keras.layers.Dropout(dropout, **kw)(x)
-    outputs = keras.layers.Dense(CLASSES, kernel_initializer=init, bias_initializer=binit,
-                                 name="logits", **kw)(x)  # fmt: skip
+    outputs = keras.layers.Dense(
+        CLASSES, kernel_initializer=init, bias_initializer=binit, name="logits", **kw
+    )(x)
     return keras.Model(inputs, outputs)
 
 
@@ -283,6 +286,7 @@ def random_penalties():
     ]
 
 
+@pytest.mark.slow
 def test_composed_penalties_train_and_log_and_xla_matches_eager():
     eager = compile_sgd(TrainingModel(smooth_net(), deterministic_penalties()))
     h1 = eager.fit(batches(), epochs=2, verbose=0, shuffle=False).history
@@ -295,14 +299,17 @@ def test_composed_penalties_train_and_log_and_xla_matches_eager():
         np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-4, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_randomized_penalties_train_under_xla():
-    model = compile_sgd(TrainingModel(smooth_net(batch_norm=True), random_penalties()),
-                        jit_compile=True)  # fmt: skip
+    model = compile_sgd(
+        TrainingModel(smooth_net(batch_norm=True), random_penalties()), jit_compile=True
+    )
     h = model.fit(batches(), epochs=1, verbose=0, shuffle=False).history
     for p in random_penalties():
         assert np.isfinite(h[p.name][0]) and h[p.name][0] > 0, p.name
 
 
+@pytest.mark.slow
 def test_mixed_precision_penalties_are_float32_and_close_to_full_precision():
     x, y = data()
     reference = [value(p, smooth_net(), x, y) for p in deterministic_penalties()[:2]]

@@ -38,8 +38,9 @@ def test_optimizers():
     opt = build_optimizer(Recipe(optimizer="sgd", momentum=0.8, weight_decay=5e-4), 10)
     assert isinstance(opt, keras.optimizers.SGD)
     assert opt.momentum == 0.8 and opt.weight_decay == pytest.approx(5e-4)
-    assert isinstance(build_optimizer(Recipe(optimizer="adamw", weight_decay=0.01), 1),
-                      keras.optimizers.AdamW)  # fmt: skip
+    assert isinstance(
+        build_optimizer(Recipe(optimizer="adamw", weight_decay=0.01), 1), keras.optimizers.AdamW
+    )
 
 
 def test_recipe_round_trip_and_overrides():

@@ -94,9 +94,14 @@ def test_fit_sparse_coder_writes_weights_and_run_record_and_refuses_to_overwrite
     schedule = FAST.replace(batch_size=16)
     train, validation = problem.dataset(16, seed=3), problem.sample(128, seed=1)
     result = fit_sparse_coder(
-        model, train, validation, schedule=schedule, out_dir=tmp_path,
-        extra_run_info={"note": "test"}, progress=False,
-    )  # fmt: skip
+        model,
+        train,
+        validation,
+        schedule=schedule,
+        out_dir=tmp_path,
+        extra_run_info={"note": "test"},
+        progress=False,
+    )
     run = json.loads((tmp_path / "run.json").read_text())
     assert run["recipe"] == schedule.to_dict() and run["recipe"]["batch_size"] == 16
     assert run["training"]["nmse_db_per_layer"] == result.nmse_db_per_layer

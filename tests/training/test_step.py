@@ -105,16 +105,21 @@ def test_mirrored_strategy_matches_single_device(mirrored_strategy):
     assert len(devices) == 2, "conftest should have split the CPU in two"
     _, _, ds = batches(n=70, batch=16)  # the last batch (6) splits unevenly-sized work
     single = fit(
-        lambda: tiny_net(), ds, recipe=Recipe(epochs=2, optimizer="sgd", learning_rate=0.1,
-                                              momentum=0.0), penalties=[WeightDecay(0.01)],
+        lambda: tiny_net(),
+        ds,
+        recipe=Recipe(epochs=2, optimizer="sgd", learning_rate=0.1, momentum=0.0),
+        penalties=[WeightDecay(0.01)],
         verbose=0,
-    )  # fmt: skip
+    )
     strategy = mirrored_strategy
     mirrored = fit(
-        lambda: tiny_net(), ds, recipe=Recipe(epochs=2, optimizer="sgd", learning_rate=0.1,
-                                              momentum=0.0), penalties=[WeightDecay(0.01)],
-        strategy=strategy, verbose=0,
-    )  # fmt: skip
+        lambda: tiny_net(),
+        ds,
+        recipe=Recipe(epochs=2, optimizer="sgd", learning_rate=0.1, momentum=0.0),
+        penalties=[WeightDecay(0.01)],
+        strategy=strategy,
+        verbose=0,
+    )
     for a, b in zip(weights(single.network), weights(mirrored.network), strict=True):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(single.history["loss"], mirrored.history["loss"], rtol=1e-4)
@@ -169,8 +174,14 @@ class NaNFromStep(Penalty):
 def test_divergence_keeps_the_last_good_checkpoint_and_strict_json(tmp_path):
     _, _, ds = batches(n=32, batch=16)  # two steps per epoch: epoch 2 diverges
     with pytest.raises(TrainingDivergedError, match="epoch 2, batch 1"):
-        fit(linear_net, ds, recipe=Recipe(epochs=3), penalties=[NaNFromStep(2)],
-            out_dir=tmp_path, verbose=0)  # fmt: skip
+        fit(
+            linear_net,
+            ds,
+            recipe=Recipe(epochs=3),
+            penalties=[NaNFromStep(2)],
+            out_dir=tmp_path,
+            verbose=0,
+        )
     last = linear_net()
     last.load_weights(tmp_path / "checkpoints" / "last.weights.h5")
     assert all(np.isfinite(np.asarray(w)).all() for w in last.weights)

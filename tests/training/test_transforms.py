@@ -64,8 +64,12 @@ def test_random_transforms_stay_in_their_range_and_vary_per_sample():
     out = RandomShift(2)(x).numpy()
     found = set()
     for o in out:
-        hits = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3)
-                if np.array_equal(o, shifted(x[:1], dy, dx)[0])]  # fmt: skip
+        hits = [
+            (dy, dx)
+            for dy in range(-2, 3)
+            for dx in range(-2, 3)
+            if np.array_equal(o, shifted(x[:1], dy, dx)[0])
+        ]
         assert hits, "every output is a whole-pixel shift by at most 2"
         found.add(hits[0])
     assert len(found) > 5
@@ -80,8 +84,14 @@ def test_random_transforms_stay_in_their_range_and_vary_per_sample():
 
 
 def test_transforms_compile_under_xla_and_round_trip_their_config():
-    transforms = [Shift(1, -2), Rotate(30), FlipLeftRight(), RandomShift(1), RandomRotate(5),
-                  ElasticDeformation(0.5, 2.0)]  # fmt: skip
+    transforms = [
+        Shift(1, -2),
+        Rotate(30),
+        FlipLeftRight(),
+        RandomShift(1),
+        RandomRotate(5),
+        ElasticDeformation(0.5, 2.0),
+    ]
     x = images()
     xla = tf.function(lambda z: [t(z) for t in transforms], jit_compile=True)
     for t, out in zip(transforms, xla(x), strict=True):
