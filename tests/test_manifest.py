@@ -88,8 +88,8 @@ def test_every_manifest_record_is_well_formed_for_its_zoo_entry():
         assert record["epochs"] == record["recipe"].get("epochs")
 
         metrics = record["metrics"]
-        _check_types(f"{name} metrics", metrics, TASK_METRICS[entry.task])
-        assert metrics["test_examples"] == TEST_EXAMPLES[entry.task]
+        _check_types(f"{name} metrics", metrics, TASK_METRICS[entry.task.name])
+        assert metrics["test_examples"] == TEST_EXAMPLES[entry.task.name]
         present = ROBUSTNESS_METRICS & set(metrics)
         assert present in (set(), ROBUSTNESS_METRICS), f"{name}: only {sorted(present)}"
         if present:
