@@ -2,7 +2,7 @@
 
 Subpackages, lowest first (a lower one never imports a higher one):
 ``layers`` → ``models`` → ``training`` / ``analysis`` → ``evaluation`` → ``zoo`` → ``cli``,
-with ``export`` below ``zoo``.
+with ``export`` below ``zoo`` and ``serving`` (TF Serving clients) between ``export`` and ``cli``.
 ``data`` and ``errors`` stand beside them and import no other part of keraslab except ``errors``;
 ``ops`` (autodiff products, the warp, argument checks) sits below ``training`` and ``analysis``
 and imports only TensorFlow, Keras and NumPy.
@@ -28,6 +28,7 @@ _SUBMODULES = (
     "layers",
     "models",
     "ops",
+    "serving",
     "training",
     "zoo",
 )

@@ -179,9 +179,23 @@ def _cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _predict_on_server(args: argparse.Namespace) -> int:
+    from keraslab import serving
+
+    if args.weights or args.dataset:
+        raise ValueError("--weights and --dataset apply to local prediction, not to --server")
+    client = serving.Client(args.server, args.name, version=args.version, timeout_s=args.timeout)
+    result = client.predict(args.images)
+    for path, label, confidence in zip(args.images, result.labels, result.confidences, strict=True):
+        print(f"{path}\t{label}\t{confidence:.3f}")
+    return 0
+
+
 def _cmd_predict(args: argparse.Namespace) -> int:
     from keraslab import data, zoo
 
+    if args.server:
+        return _predict_on_server(args)
     entry = zoo.get(args.name)
     if not entry.task.classifies_images:
         raise ValueError(
@@ -298,6 +312,16 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("images", nargs="+", help="image files: PNG/JPEG/BMP/GIF or .npy arrays")
     pr.add_argument("--dataset", help="dataset whose classes apply (default: the model's own)")
     pr.add_argument("--weights", help="a .weights.h5 file (default: the shipped weights)")
+    pr.add_argument(
+        "--server",
+        metavar="URL",
+        help="ask a TF Serving REST server (http://HOST:8501) serving NAME instead of "
+        "running the model here: image files go to serving_bytes, .npy files to serving_default",
+    )
+    pr.add_argument("--version", type=int, help="with --server: a fixed model version")
+    pr.add_argument(
+        "--timeout", type=float, default=30.0, help="with --server: seconds to wait (default 30)"
+    )
     pr.set_defaults(func=_cmd_predict)
 
     ex = sub.add_parser("export", help="export a SavedModel for TF Serving and verify it")

@@ -38,3 +38,8 @@ class ExportVerificationError(KeraslabError, RuntimeError):
 
 class TrainingDivergedError(KeraslabError, RuntimeError):
     """Training produced a NaN or infinite loss."""
+
+
+class ServingError(KeraslabError, RuntimeError):
+    """A model server could not be reached, refused a request or answered something else than
+    TF Serving's documented REST response."""

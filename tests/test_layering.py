@@ -22,8 +22,9 @@ ALLOWED = {
     | {"evaluation"},
     "zoo": {"errors", "files", "data", "layers", "models", "training", "evaluation", "export"}
     | {"zoo"},
+    "serving": {"errors", "files", "export", "serving"},
     "cli": {"errors", "files", "ops", "data", "layers", "models", "training", "analysis"}
-    | {"evaluation", "export", "zoo", "cli"},
+    | {"evaluation", "export", "zoo", "serving", "cli"},
 }
 
 

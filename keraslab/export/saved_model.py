@@ -1,7 +1,9 @@
 """Write versioned SavedModels in the layout TF Serving loads as is.
 
 ``base_dir/<name>/<version>/`` holds ``saved_model.pb``, ``variables/`` and
-``assets.extra/keraslab.json`` (preprocessing, class names, signatures). The version directory
+``assets.extra/keraslab.json`` (preprocessing, class names, signatures). A classifier has two
+serving signatures with the same outputs: ``serving_default`` takes raw ``uint8`` pixels and
+``serving_bytes`` encoded PNG/JPEG/BMP images (:func:`decode_images`). The version directory
 is first written under a hidden temporary sibling (``.tmp-…``, which TF Serving ignores because
 it only loads all-digit directory names) and then renamed into place, so a server polling
 ``base_dir/<name>`` never sees a half-written model and an existing version is never replaced.
@@ -22,10 +24,19 @@ import numpy as np
 import tensorflow as tf
 
 from keraslab.errors import ExportExistsError, InputSpecError
+from keraslab.export.warmup import WARMUP_BATCH_SIZES, WARMUP_FILE, warmup_requests
 
 METADATA_FILE = "keraslab.json"
 SERVING_INPUT = "image"
+#: The outputs every classifier export has had since the first; verification requires them.
 SERVING_OUTPUTS = ("logits", "probabilities", "class_id")
+#: The label of ``class_id`` (a ``tf.string``), next to it in both serving signatures.
+CLASS_NAME_OUTPUT = "class_name"
+#: The signature taking encoded images, and its input: a ``tf.string`` batch. TF Serving's REST
+#: API accepts ``{"b64": "…"}`` for string tensors, and by convention names such inputs
+#: ``…_bytes``.
+BYTES_SIGNATURE = "serving_bytes"
+BYTES_INPUT = "image_bytes"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -69,19 +80,86 @@ def next_version(model_dir: str | os.PathLike) -> int:
     return max(versions, default=0) + 1
 
 
-def _classifier_endpoint(
-    model: keras.Model, preprocessing: Preprocessing
-) -> Callable[[tf.Tensor], dict[str, tf.Tensor]]:
+def decode_images(image_bytes: tf.Tensor, image_shape: Sequence[int]) -> tf.Tensor:
+    """Encoded images → raw ``uint8`` pixels ``(batch, H, W, C)``, as a client would send them.
+
+    Each string of the batch is decoded by ``tf.io.decode_image`` (PNG, JPEG, BMP, or a GIF's
+    first frame; ``expand_animations=False``) to ``C`` channels: PNG and JPEG by their decoders
+    (which convert colour to grey and grey to RGB themselves); BMP and GIF, whose decoders only
+    give RGB, to grey by ITU-R 601 luma (``tf.image.rgb_to_grayscale``'s weights), rounded. An
+    image of another size is resized to ``H × W`` with bilinear interpolation (antialiased when
+    shrinking, like PIL's ``Image.resize``), then rounded half-to-even and clipped to
+    ``uint8``: the pixels a client resizing the image itself would send. An image of the right
+    size is left untouched, so a PNG (lossless) gives exactly the pixels it encodes.
+    """
+    height, width, channels = (int(d) for d in image_shape)
+    if channels not in (1, 3):
+        raise InputSpecError(
+            f"encoded images can be decoded to 1 (grey) or 3 (RGB) channels, not {channels}"
+        )
+
+    def to_uint8(x: tf.Tensor) -> tf.Tensor:
+        return tf.cast(tf.clip_by_value(tf.round(x), 0.0, 255.0), tf.uint8)
+
+    def decode_one(encoded: tf.Tensor) -> tf.Tensor:
+        if channels == 3:
+            pixels = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+        else:
+            png_or_jpeg = tf.logical_or(
+                tf.io.is_jpeg(encoded), tf.equal(tf.strings.substr(encoded, 0, 4), b"\x89PNG")
+            )
+
+            def native() -> tf.Tensor:
+                return tf.io.decode_image(encoded, channels=1, expand_animations=False)
+
+            def from_rgb() -> tf.Tensor:
+                rgb = tf.io.decode_image(encoded, channels=3, expand_animations=False)
+                luma = tf.tensordot(tf.cast(rgb, tf.float32), [0.2989, 0.5870, 0.1140], 1)
+                return to_uint8(luma[..., None])
+
+            pixels = tf.cond(png_or_jpeg, native, from_rgb)
+        pixels.set_shape((None, None, channels))
+
+        def resize() -> tf.Tensor:
+            resized = tf.image.resize(pixels, (height, width), method="bilinear", antialias=True)
+            return to_uint8(resized)
+
+        same = tf.logical_and(
+            tf.equal(tf.shape(pixels)[0], height), tf.equal(tf.shape(pixels)[1], width)
+        )
+        return tf.reshape(tf.cond(same, lambda: pixels, resize), (height, width, channels))
+
+    return tf.map_fn(
+        decode_one,
+        image_bytes,
+        fn_output_signature=tf.TensorSpec((height, width, channels), tf.uint8),
+    )
+
+
+def _classifier_endpoints(
+    model: keras.Model, preprocessing: Preprocessing, class_names: Sequence[str]
+) -> tuple[
+    Callable[[tf.Tensor], dict[str, tf.Tensor]], Callable[[tf.Tensor], dict[str, tf.Tensor]]
+]:
+    """``serving_default`` (uint8 pixels) and ``serving_bytes`` (encoded images), same outputs."""
+    names = tf.constant(list(class_names), tf.string)
+    image_shape = tuple(model.input_shape[1:])
+
     def serve(image: tf.Tensor) -> dict[str, tf.Tensor]:
         x = preprocessing.apply(tf.cast(image, tf.float32))
         logits = tf.cast(model(x, training=False), tf.float32)
+        class_id = tf.argmax(logits, axis=-1, output_type=tf.int64)
         return {
             "logits": logits,
             "probabilities": tf.nn.softmax(logits, axis=-1),
-            "class_id": tf.argmax(logits, axis=-1, output_type=tf.int64),
+            "class_id": class_id,
+            CLASS_NAME_OUTPUT: tf.gather(names, class_id),
         }
 
-    return serve
+    def serve_bytes(image_bytes: tf.Tensor) -> dict[str, tf.Tensor]:
+        return serve(decode_images(image_bytes, image_shape))
+
+    return serve, serve_bytes
 
 
 def saved_model(
@@ -94,13 +172,18 @@ def saved_model(
     class_names: Sequence[str] | None = None,
     extra_signatures: dict[str, tuple[Callable[..., Any], Sequence[tf.TensorSpec]]] | None = None,
     metadata: dict[str, Any] | None = None,
+    warmup_batch_sizes: Sequence[int] = WARMUP_BATCH_SIZES,
 ) -> Path:
     """Export a classifier as ``base_dir/name/version/`` for TF Serving, atomically.
 
     Signatures:
         ``serving_default``: input ``image`` — raw pixels, ``uint8`` ``(batch, H, W, C)`` with
-        dynamic batch; outputs ``logits`` (float32), ``probabilities`` (softmax) and
-        ``class_id`` (int64 argmax). Preprocessing is baked in.
+        dynamic batch; outputs ``logits`` (float32), ``probabilities`` (softmax),
+        ``class_id`` (int64 argmax) and ``class_name`` (string, ``class_names[class_id]``).
+        Preprocessing is baked in.
+        ``serving_bytes``: input ``image_bytes`` — a ``tf.string`` batch of encoded PNG/JPEG
+        images of any size and colour mode, decoded and resized by :func:`decode_images`;
+        the same outputs (models taking 1 or 3 channels; others get no ``serving_bytes``).
         ``extra_signatures``: ``{name: (fn, input_signature)}`` for model-specific endpoints
         (``features``, ``inverse``, ``scattering``…); each ``fn`` returns a dict of named tensors.
 
@@ -110,8 +193,12 @@ def saved_model(
         name: model name (the directory TF Serving is pointed at).
         version: positive integer; default: the next free one.
         preprocessing: how raw pixels become network inputs (default: divide by 255).
-        class_names: stored in ``assets.extra/keraslab.json`` for clients.
+        class_names: stored in ``assets.extra/keraslab.json`` for clients and returned as
+            ``class_name`` (default: ``"0"``, ``"1"``…, one per logit).
         metadata: more JSON-serializable facts for ``keraslab.json`` (dataset, metrics…).
+        warmup_batch_sizes: ``assets.extra/tf_serving_warmup_requests`` holds one
+            ``PredictionLog`` per signature and batch size (:mod:`keraslab.export.warmup`),
+            which TF Serving replays before serving the version; empty: no warmup file.
 
     Returns:
         The path of the new version directory.
@@ -119,6 +206,7 @@ def saved_model(
     Raises:
         ExportExistsError: that version already exists (it is never overwritten).
         InputSpecError: the model's input is not ``(batch, H, W, C)``.
+        ValueError: ``class_names`` does not have one name per logit.
     """
     _check_name(name, version)
     input_shape = tuple(model.input_shape) if hasattr(model, "input_shape") else None
@@ -128,6 +216,16 @@ def saved_model(
             "(batch, height, width, channels) image input — build the model with keras.Input"
         )
     preprocessing = preprocessing or Preprocessing()
+    num_classes = int(model.output_shape[-1])
+    labels = [str(c) for c in class_names] if class_names is not None else None
+    if labels is not None and len(labels) != num_classes:
+        raise ValueError(
+            f"class_names has {len(labels)} names but model {model.name!r} has {num_classes} "
+            "outputs; give one name per class, in the order of the outputs"
+        )
+    serve, serve_bytes = _classifier_endpoints(
+        model, preprocessing, labels or [str(i) for i in range(num_classes)]
+    )
     model_dir, version = _claim_version(base_dir, name, version)
 
     # A plain tf.Module that tracks the underlying tf.Variables once. (Keras 3.15's
@@ -136,19 +234,31 @@ def saved_model(
     module = tf.Module()
     module.keraslab_variables = [v.value for v in model.variables]
     image_spec = tf.TensorSpec((None, *input_shape[1:]), tf.uint8, name=SERVING_INPUT)
+    bytes_spec = tf.TensorSpec((None,), tf.string, name=BYTES_INPUT)
+    outputs = [*SERVING_OUTPUTS, CLASS_NAME_OUTPUT]
     endpoints: dict[str, tuple[Callable[..., Any], Sequence[tf.TensorSpec]]] = {
-        "serving_default": (_classifier_endpoint(model, preprocessing), [image_spec]),
-        **(extra_signatures or {}),
+        "serving_default": (serve, [image_spec])
     }
+    signatures: dict[str, dict[str, list[str]]] = {
+        "serving_default": {"inputs": [SERVING_INPUT], "outputs": outputs}
+    }
+    # Image files hold grey or RGB pixels; a model taking other channel counts gets none.
+    if input_shape[-1] in (1, 3):
+        endpoints[BYTES_SIGNATURE] = (serve_bytes, [bytes_spec])
+        signatures[BYTES_SIGNATURE] = {"inputs": [BYTES_INPUT], "outputs": outputs}
+    endpoints.update(extra_signatures or {})
     concrete = {}
-    signatures = {"serving_default": {"inputs": [SERVING_INPUT], "outputs": list(SERVING_OUTPUTS)}}
     for sig_name, (fn, spec) in endpoints.items():
         traced = tf.function(fn, input_signature=list(spec), autograph=False)
         setattr(module, sig_name, traced)
         concrete[sig_name] = traced.get_concrete_function()
-        if sig_name != "serving_default":
+        if sig_name not in signatures:
             signatures[sig_name] = {"inputs": [s.name for s in spec]}
 
+    extra_files = {}
+    if len(warmup_batch_sizes):
+        specs = {sig: list(spec) for sig, (_, spec) in endpoints.items()}
+        extra_files[WARMUP_FILE] = warmup_requests(name, specs, input_shape[1:], warmup_batch_sizes)
     info = {
         "name": name,
         "version": version,
@@ -156,10 +266,17 @@ def saved_model(
         "input_shape": list(input_shape[1:]),
         "input_dtype": "uint8",
         "preprocessing": dataclasses.asdict(preprocessing),
-        "class_names": list(class_names) if class_names is not None else None,
+        "class_names": labels,
         "signatures": signatures,
+        "warmup": {
+            "file": WARMUP_FILE if extra_files else None,
+            "batch_sizes": [int(b) for b in warmup_batch_sizes],
+            "records": len(endpoints) * len(warmup_batch_sizes),
+        },
     }
-    return write_version(module, concrete, model_dir, version, {**info, **(metadata or {})})
+    return write_version(
+        module, concrete, model_dir, version, {**info, **(metadata or {})}, extra_files
+    )
 
 
 def _check_name(name: str, version: int | None) -> None:
@@ -228,10 +345,14 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 __all__ = [
+    "BYTES_INPUT",
+    "BYTES_SIGNATURE",
+    "CLASS_NAME_OUTPUT",
     "METADATA_FILE",
     "SERVING_INPUT",
     "SERVING_OUTPUTS",
     "Preprocessing",
+    "decode_images",
     "next_version",
     "read_metadata",
     "saved_model",

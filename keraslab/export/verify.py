@@ -22,6 +22,9 @@ import numpy as np
 
 from keraslab.errors import ExportVerificationError
 from keraslab.export.saved_model import (
+    BYTES_INPUT,
+    BYTES_SIGNATURE,
+    CLASS_NAME_OUTPUT,
     SERVING_INPUT,
     SERVING_OUTPUTS,
     Preprocessing,
@@ -36,9 +39,26 @@ import tensorflow as tf
 
 path, inputs_file, outputs_file = sys.argv[1:4]
 loaded = tf.saved_model.load(path)
+LENGTHS = "@len:"  # string tensors travel as their bytes concatenated plus the lengths
 
 def spec(s):
     return {"dtype": s.dtype.name, "shape": s.shape.as_list()}
+
+def unpack(data, key):
+    if LENGTHS + key not in data.files:
+        return data[key]
+    lengths, flat = data[LENGTHS + key], data[key].tobytes()
+    ends = np.cumsum(lengths.ravel())
+    items = [flat[e - n:e] for e, n in zip(ends, lengths.ravel(), strict=True)]
+    return np.array(items, dtype=object).reshape(lengths.shape)
+
+def pack(results, key, value):
+    if value.dtype == object:
+        items = [bytes(v) for v in value.ravel()]
+        results[LENGTHS + key] = np.array([len(v) for v in items], np.int64).reshape(value.shape)
+        results[key] = np.frombuffer(b"".join(items), np.uint8)
+    else:
+        results[key] = value
 
 report = {"signatures": {}}
 for key, fn in loaded.signatures.items():
@@ -51,18 +71,43 @@ if inputs_file:
     feeds = {}
     with np.load(inputs_file, allow_pickle=False) as data:
         for key in data.files:
-            signature, name = key.split("__", 1)
-            feeds.setdefault(signature, {})[name] = data[key]
+            if not key.startswith(LENGTHS):
+                run, name = key.split("__", 1)
+                feeds.setdefault(run, {})[name] = unpack(data, key)
     results = {}
-    for signature, kwargs in feeds.items():
-        fn = loaded.signatures[signature]
+    for run, kwargs in feeds.items():
+        # "signature#tag" runs the same signature on another feed.
+        fn = loaded.signatures[run.split("#", 1)[0]]
         out = fn(**{k: tf.constant(v) for k, v in kwargs.items()})
         for name, value in out.items():
-            results[signature + "__" + name] = value.numpy()
+            pack(results, run + "__" + name, value.numpy())
     np.savez(outputs_file, **results)
 report["keraslab_modules"] = sorted(m for m in sys.modules if m.split(".")[0] == "keraslab")
 print("KERASLAB-VERIFY " + json.dumps(report))
 """
+_LENGTHS = "@len:"
+
+
+def _pack(arrays: dict[str, np.ndarray], key: str, value: Any) -> None:
+    """Store ``value`` under ``key`` for ``np.savez`` without pickling: a string (bytes) array
+    becomes its bytes concatenated (``uint8``) plus the lengths under ``@len:key``."""
+    value = np.asarray(value)
+    if value.dtype.kind in "OSU":
+        items = [v.encode() if isinstance(v, str) else bytes(v) for v in value.ravel()]
+        arrays[_LENGTHS + key] = np.array([len(v) for v in items], np.int64).reshape(value.shape)
+        arrays[key] = np.frombuffer(b"".join(items), np.uint8)
+    else:
+        arrays[key] = value
+
+
+def _unpack(data: Any, key: str) -> np.ndarray:
+    """The inverse of :func:`_pack`: string tensors come back as object arrays of ``bytes``."""
+    if _LENGTHS + key not in data.files:
+        return np.asarray(data[key])
+    lengths, flat = data[_LENGTHS + key], data[key].tobytes()
+    ends = np.cumsum(lengths.ravel())
+    items = [flat[e - n : e] for e, n in zip(ends, lengths.ravel(), strict=True)]
+    return np.array(items, dtype=object).reshape(lengths.shape)
 
 
 @dataclasses.dataclass
@@ -75,12 +120,14 @@ class VerificationReport:
         max_abs_diff: per ``signature/output``, the largest difference from the expected value.
         keraslab_modules_in_child: keraslab modules the TensorFlow-only process imported
             (always empty for a valid export; TensorFlow itself may import ``keras``).
+        warmup_records: how many TF Serving warmup records were run through their signature.
     """
 
     path: Path
     signatures: dict[str, Any]
     max_abs_diff: dict[str, float]
     keraslab_modules_in_child: list[str]
+    warmup_records: int = 0
 
 
 def run_in_tensorflow_only_process(
@@ -93,24 +140,23 @@ def run_in_tensorflow_only_process(
 
     Args:
         path: a SavedModel version directory.
-        inputs: ``{signature: {input_name: array}}`` to feed.
+        inputs: ``{signature: {input_name: array}}`` to feed; a key ``"signature#tag"`` runs
+            ``signature`` once more on another feed. String inputs are arrays of ``bytes``.
 
     Returns:
-        ``(report, outputs)``: the child's signature listing and ``{signature: {output: array}}``.
+        ``(report, outputs)``: the child's signature listing and ``{key: {output: array}}``
+        (string outputs as object arrays of ``bytes``).
     """
     with tempfile.TemporaryDirectory(prefix="keraslab-verify-") as tmp:
         in_file = out_file = ""
         if inputs:
             in_file = os.path.join(tmp, "inputs.npz")
             out_file = os.path.join(tmp, "outputs.npz")
-            np.savez(
-                in_file,
-                **{
-                    f"{sig}__{name}": np.asarray(v)
-                    for sig, d in inputs.items()
-                    for name, v in d.items()
-                },
-            )
+            arrays: dict[str, np.ndarray] = {}
+            for sig, d in inputs.items():
+                for name, v in d.items():
+                    _pack(arrays, f"{sig}__{name}", v)
+            np.savez(in_file, **arrays)
         # A clean environment: no PYTHONPATH, and a working directory outside the repository,
         # so the child cannot import keraslab even by accident.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
@@ -135,9 +181,29 @@ def run_in_tensorflow_only_process(
         if out_file:
             with np.load(out_file, allow_pickle=False) as data:
                 for key in data.files:
-                    sig, name = key.split("__", 1)
-                    outputs.setdefault(sig, {})[name] = data[key]
+                    if not key.startswith(_LENGTHS):
+                        sig, name = key.split("__", 1)
+                        outputs.setdefault(sig, {})[name] = _unpack(data, key)
     return report, outputs
+
+
+def encode_png(images: np.ndarray) -> np.ndarray:
+    """Raw ``uint8`` pixels ``(N, H, W, C)`` → an object array of N PNG files (``bytes``).
+
+    PNG is lossless, so an export's ``serving_bytes`` signature must predict exactly what
+    ``serving_default`` predicts on the pixels themselves; verification relies on that.
+    """
+    import tensorflow as tf
+
+    images = np.asarray(images)
+    if images.dtype != np.uint8 or images.ndim != 4:
+        raise ValueError(
+            f"encode_png takes uint8 (N, H, W, C) pixels, got {images.dtype} {images.shape}"
+        )
+    encoded = [tf.io.encode_png(image).numpy() for image in images]
+    out = np.empty(len(encoded), dtype=object)
+    out[:] = encoded
+    return out
 
 
 def signature_checks(
@@ -151,7 +217,8 @@ def signature_checks(
         signatures: ``{name: (fn, input_specs)}`` as given to
             :func:`~keraslab.export.saved_model` (``extra_signatures``); each spec has a
             ``name``.
-        images: raw uint8 pixels, the input named ``image``.
+        images: raw uint8 pixels, the input named ``image`` (and, PNG-encoded by
+            :func:`encode_png`, the input named ``image_bytes``).
 
     A signature's input named like an earlier signature's output (``inverse`` takes
     ``features``) is fed that output, so chains such as ``inverse(features(image))`` are
@@ -167,11 +234,13 @@ def signature_checks(
     available: dict[str, np.ndarray] = {SERVING_INPUT: images}
     checks = {}
     for sig, (fn, specs) in signatures.items():
+        if any(s.name == BYTES_INPUT for s in specs) and BYTES_INPUT not in available:
+            available[BYTES_INPUT] = encode_png(images)
         missing = [s.name for s in specs if s.name not in available]
         if missing:
             raise ValueError(
                 f"cannot verify signature {sig!r}: no input for {missing} (an input must be "
-                "'image' or an output of an earlier signature)"
+                "'image', 'image_bytes' or an output of an earlier signature)"
             )
         feeds = {s.name: available[s.name] for s in specs}
         outputs = {k: np.asarray(v) for k, v in fn(**feeds).items()}
@@ -193,12 +262,17 @@ def verify(
 
     Always checks that ``serving_default`` exists with the ``image`` input (uint8, dynamic batch)
     and the ``logits`` / ``probabilities`` / ``class_id`` outputs, and that keraslab was not
-    needed to load it. With ``model`` and ``images`` (raw uint8 pixels ``(N, H, W, C)``), also
-    checks that the served logits match ``model(preprocess(images))`` to ``atol + rtol·max|x|``
-    (relative to the output's scale: an i-RevNet's ``inverse`` returns pixels up to 255 whose
-    near-zero entries carry the round-off of the large ones) and that every predicted
-    ``class_id`` is identical. ``checks`` adds ``{signature: (inputs, expected_outputs)}``
-    comparisons for other signatures.
+    needed to load it; an export that records a ``serving_bytes`` signature must have it, with
+    the ``image_bytes`` string input and the same outputs. With ``model`` and ``images`` (raw
+    uint8 pixels ``(N, H, W, C)``), also checks that the served logits match
+    ``model(preprocess(images))`` to ``atol + rtol·max|x|`` (relative to the output's scale: an
+    i-RevNet's ``inverse`` returns pixels up to 255 whose near-zero entries carry the
+    round-off of the large ones), that every predicted ``class_id`` (and ``class_name``, where
+    the export has it) is identical, and that ``serving_bytes`` fed the same images encoded as
+    PNG (lossless) returns the same. ``checks`` adds ``{signature: (inputs, expected_outputs)}``
+    comparisons for other signatures. Every record of
+    ``assets.extra/tf_serving_warmup_requests`` (where there is one) is run through its
+    signature in the same process and must return every output with the record's batch size.
 
     Raises:
         ExportVerificationError: naming the first mismatch.
@@ -214,23 +288,74 @@ def verify(
         pre = Preprocessing(**meta["preprocessing"])
         logits = np.asarray(model(pre.apply(images.astype(np.float32)), training=False))
         feeds["serving_default"] = {SERVING_INPUT: images}
-        expected["serving_default"] = {
-            "logits": logits.astype(np.float32),
-            "class_id": logits.argmax(-1).astype(np.int64),
-        }
+        class_id = logits.argmax(-1).astype(np.int64)
+        expected["serving_default"] = {"logits": logits.astype(np.float32), "class_id": class_id}
+        recorded = meta.get("signatures", {})
+        if CLASS_NAME_OUTPUT in recorded.get("serving_default", {}).get("outputs", []):
+            names = meta.get("class_names") or [str(i) for i in range(logits.shape[-1])]
+            labels = np.empty(len(class_id), dtype=object)
+            labels[:] = [names[i].encode() for i in class_id]
+            expected["serving_default"][CLASS_NAME_OUTPUT] = labels
+        if BYTES_SIGNATURE in recorded:
+            feeds[BYTES_SIGNATURE] = {BYTES_INPUT: encode_png(images)}
+            expected[BYTES_SIGNATURE] = dict(expected["serving_default"])
     for sig, (inp, out) in (checks or {}).items():
         feeds[sig] = dict(inp)
         expected[sig] = dict(out)
 
-    report, outputs = _run_without_keraslab(path, feeds)
+    warmup = _warmup_feeds(path)
+    report, outputs = _run_without_keraslab(path, {**feeds, **warmup})
     sigs = report["signatures"]
+    _check_warmup(warmup, sigs, outputs)
     _check_signature(path, sigs, "serving_default", SERVING_INPUT, "uint8", SERVING_OUTPUTS)
+    if BYTES_SIGNATURE in meta.get("signatures", {}):
+        _check_signature(
+            path,
+            sigs,
+            BYTES_SIGNATURE,
+            BYTES_INPUT,
+            "string",
+            (*SERVING_OUTPUTS, CLASS_NAME_OUTPUT),
+        )
     for sig in meta.get("signatures", {}):
         if sig not in sigs:
             raise ExportVerificationError(f"signature {sig!r} recorded in keraslab.json is missing")
 
     diffs = _compare(expected, outputs, atol, rtol)
-    return VerificationReport(path, sigs, diffs, report["keraslab_modules"])
+    return VerificationReport(path, sigs, diffs, report["keraslab_modules"], len(warmup))
+
+
+def _warmup_feeds(path: Path) -> dict[str, dict[str, np.ndarray]]:
+    """``{"signature#warmupK": inputs}`` of every warmup record of the export (none without
+    the file)."""
+    from keraslab.export.warmup import MAX_WARMUP_RECORDS, WARMUP_FILE, read_warmup_requests
+
+    if not (path / "assets.extra" / WARMUP_FILE).exists():
+        return {}
+    records = read_warmup_requests(path)
+    if len(records) > MAX_WARMUP_RECORDS:
+        raise ExportVerificationError(
+            f"{path}: {len(records)} warmup records; TF Serving loads at most {MAX_WARMUP_RECORDS}"
+        )
+    return {f"{sig}#warmup{k}": inputs for k, (_, sig, inputs) in enumerate(records)}
+
+
+def _check_warmup(
+    warmup: Mapping[str, Mapping[str, np.ndarray]],
+    signatures: Mapping[str, Any],
+    outputs: Mapping[str, Mapping[str, np.ndarray]],
+) -> None:
+    """Each warmup record named an existing signature and got all its outputs, batch-sized."""
+    for key, inputs in warmup.items():
+        sig = key.split("#", 1)[0]
+        batch = len(next(iter(inputs.values())))
+        want = set(signatures[sig]["outputs"])
+        got = outputs.get(key, {})
+        if set(got) != want or any(len(v) != batch for v in got.values()):
+            raise ExportVerificationError(
+                f"warmup record {key} returned {sorted(got)} (batch sizes "
+                f"{[len(v) for v in got.values()]}), expected {sorted(want)} of batch {batch}"
+            )
 
 
 def _run_without_keraslab(
@@ -286,6 +411,16 @@ def _compare(
                 raise ExportVerificationError(
                     f"{sig}/{name} has shape {got.shape}, expected {want.shape}"
                 )
+            if want.dtype.kind in "OSU":  # strings: every one identical
+                bad = sum(
+                    bytes(g) != bytes(w) for g, w in zip(got.ravel(), want.ravel(), strict=True)
+                )
+                if bad:
+                    raise ExportVerificationError(
+                        f"{sig}/{name}: {bad} of {want.size} strings differ from the Keras model"
+                    )
+                diffs[f"{sig}/{name}"] = 0.0
+                continue
             if np.issubdtype(want.dtype, np.integer):
                 bad = int(np.sum(got != want))
                 if bad:
@@ -349,6 +484,7 @@ def verify_sparse_coder(
 
 __all__ = [
     "VerificationReport",
+    "encode_png",
     "run_in_tensorflow_only_process",
     "signature_checks",
     "verify",

@@ -191,9 +191,12 @@ class Classification(Task):
         report = export.verify(path, model, images, checks=checks)
         logit_diff = report.max_abs_diff.get("serving_default/logits", 0.0)
         others = {k: v for k, v in report.max_abs_diff.items() if not k.startswith("serving_")}
+        bytes_checked = f"{export.BYTES_SIGNATURE}/class_id" in report.max_abs_diff
         summary = (
             f"verified in a TensorFlow-only process: signatures {sorted(report.signatures)}, "
-            f"{len(images)} predictions identical, max |Δlogit| {logit_diff:.2g}"
+            f"{len(images)} predictions identical"
+            + (" (also from PNG bytes)" if bytes_checked else "")
+            + f", max |Δlogit| {logit_diff:.2g}"
             + "".join(f", max |Δ {k}| {v:.2g}" for k, v in others.items())
         )
         return VerifiedExport(report, summary)

@@ -124,7 +124,7 @@ def test_extra_signature_is_served_and_checked(tmp_path, model):
     raw = images(5)
     want = np.asarray(features(PRE.apply(raw.astype("float32"))))
     report = verify(path, checks={"features": ({"image": raw}, {"features": want})})
-    assert set(report.signatures) == {"serving_default", "features"}
+    assert set(report.signatures) == {"serving_default", "serving_bytes", "features"}
     assert json.loads((path / "assets.extra" / "keraslab.json").read_text())["signatures"][
         "features"
     ] == {"inputs": ["image"]}

@@ -1,6 +1,11 @@
 import pytest
 
-from keraslab.export import models_config, write_models_config
+from keraslab.export import (
+    BatchingParameters,
+    batching_parameters,
+    models_config,
+    write_models_config,
+)
 
 
 def test_models_config_text_protobuf():
@@ -23,4 +28,27 @@ def test_write_models_config_lists_only_models_with_versions(tmp_path):
     (tmp_path / "half" / ".tmp-1-123").mkdir(parents=True)
     path = write_models_config(tmp_path)
     assert path.read_text() == models_config(["lenet"])
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["empty", "half", "lenet", "models.config"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "batching_parameters.txt",
+        "empty",
+        "half",
+        "lenet",
+        "models.config",
+    ]
+    assert (tmp_path / "batching_parameters.txt").read_text() == batching_parameters()
+
+
+def test_batching_parameters_text_protobuf():
+    assert batching_parameters() == (
+        "max_batch_size { value: 64 }\n"
+        "batch_timeout_micros { value: 1000 }\n"
+        "max_enqueued_batches { value: 100 }\n"
+        "num_batch_threads { value: 4 }\n"
+    )
+    custom = BatchingParameters(max_batch_size=8, batch_timeout_micros=0, num_batch_threads=2)
+    assert "max_batch_size { value: 8 }" in batching_parameters(custom)
+    assert "batch_timeout_micros { value: 0 }" in batching_parameters(custom)
+    with pytest.raises(ValueError, match=r"max_batch_size must be an integer ≥ 1, got 0"):
+        BatchingParameters(max_batch_size=0)
+    with pytest.raises(ValueError, match="num_batch_threads must be an integer"):
+        BatchingParameters(num_batch_threads=2.5)

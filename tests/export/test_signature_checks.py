@@ -31,3 +31,21 @@ def test_an_input_nothing_provides_is_refused():
     signatures = {"inverse": (lambda features: {"image": features}, [Spec("features")])}
     with pytest.raises(ValueError, match=r"signature 'inverse': no input for \['features'\]"):
         signature_checks(signatures, np.zeros((1, 2, 2, 1), np.uint8))
+
+
+def test_an_image_bytes_input_is_fed_the_images_as_png():
+    import tensorflow as tf
+
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4, 1)
+    decode = [Spec("image_bytes")]
+    signatures = {
+        "decode": (
+            lambda image_bytes: {
+                "image": np.stack([tf.io.decode_png(b).numpy() for b in image_bytes])
+            },
+            decode,
+        )
+    }
+    feeds, outputs = signature_checks(signatures, images)["decode"]
+    assert feeds["image_bytes"].shape == (2,) and feeds["image_bytes"][0][:4] == b"\x89PNG"
+    np.testing.assert_array_equal(outputs["image"], images)
