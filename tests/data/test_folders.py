@@ -154,3 +154,17 @@ def test_tf_data_dataset():
     np.testing.assert_allclose(batches[0], want, atol=1e-2)
     with pytest.raises(InputSpecError, match="unknown or infinite length"):
         data.labelled_dataset(ds.filter(lambda x, y: y >= 0), FASHION, ["no", "yes"])
+
+
+def test_augmentation_changes_batches_between_epochs_only_in_training(folder):
+    got = data.image_folder(folder, FASHION, validation_split=0.4, batch_size=16, augment=True)
+
+    def epoch(ds):
+        pairs = [(x.numpy(), y.numpy()) for x, y in ds]
+        x, y = np.concatenate([p[0] for p in pairs]), np.concatenate([p[1] for p in pairs])
+        return x[np.argsort(y, kind="stable")]
+
+    # Constant images only change at the zero-padded border a translation brings in.
+    train = [epoch(got.train) for _ in range(3)]
+    assert any(not np.array_equal(train[0], t) for t in train[1:])
+    np.testing.assert_array_equal(epoch(got.validation), epoch(got.validation))

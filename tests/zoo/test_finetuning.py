@@ -124,3 +124,29 @@ def test_labelled_images_from_a_dataset_are_accepted(tmp_path):
     run = zoo.finetune("lenet", images=labelled, name="squares", out_dir=tmp_path / "r", verbose=0)
     assert run.class_names == ("dark", "bright")
     assert json.loads((tmp_path / "r" / "run.json").read_text())["data"]["kind"] == "tf.data"
+
+
+def test_an_interrupted_finetune_resumes_without_redoing_a_finished_phase(tmp_path):
+    out = tmp_path / "run"
+    kwargs = dict(
+        images=_arrays(),
+        name="squares",
+        out_dir=out,
+        freeze_epochs=1,
+        epochs=1,
+        batch_size=8,
+        validation_split=0,
+        verbose=0,
+    )
+    first = zoo.finetune("lenet", **kwargs)
+    phase_runs = [(out / p / "run.json").read_text() for p in ("head", "full")]
+    final = [w.numpy().copy() for w in first.network.weights]
+    # As if stopped after both phases, before the fine-tuning run was recorded. (A phase
+    # stopped mid-way resumes from its last epoch: that is fit's resume, tested with fit.)
+    (out / "run.json").unlink()
+    again = zoo.finetune("lenet", **kwargs)
+    # Neither finished phase was rerun: their run.json are untouched, the weights the same.
+    assert [(out / p / "run.json").read_text() for p in ("head", "full")] == phase_runs
+    for a, b in zip(final, again.network.weights, strict=True):
+        np.testing.assert_array_equal(a, b.numpy())
+    assert json.loads((out / "run.json").read_text())["epochs"] == {"head": 1, "full": 1}
