@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import keras
 import numpy as np
 import pytest
 
@@ -150,3 +151,25 @@ def test_an_interrupted_finetune_resumes_without_redoing_a_finished_phase(tmp_pa
     for a, b in zip(final, again.network.weights, strict=True):
         np.testing.assert_array_equal(a, b.numpy())
     assert json.loads((out / "run.json").read_text())["epochs"] == {"head": 1, "full": 1}
+
+
+@pytest.mark.slow
+def test_scattering_hybrid_keeps_its_fixed_front_end(tmp_path):
+    base = zoo.load("scattering_linear")
+    run = zoo.finetune(
+        "scattering_linear",
+        images=_arrays(),
+        name="squares",
+        out_dir=tmp_path / "run",
+        freeze_epochs=1,
+        epochs=1,
+        batch_size=8,
+        validation_split=0,
+        verbose=0,
+    )
+    x = np.random.default_rng(1).normal(size=(2, 28, 28, 1)).astype(np.float32)
+    for layer in ("scattering", "scattering_bn"):  # no weights / frozen BatchNormalization
+        ours = keras.Model(run.network.input, run.network.get_layer(layer).output)
+        theirs = keras.Model(base.input, base.get_layer(layer).output)
+        np.testing.assert_allclose(ours(x), theirs(x), atol=1e-6)
+    assert run.network.output_shape == (None, 2)
