@@ -1,9 +1,9 @@
-"""``keraslab`` command line: zoo, data, train, evaluate, predict, export.
+"""``keraslab`` command line: zoo, data, train, evaluate, predict, export, finetune.
 
 Parsing and printing only: every command calls the library function a script would
-(``keraslab.zoo.train|evaluate|export|verify_export|publish|record_metrics|predict``, whose
-protocols live in :mod:`keraslab.evaluation` and each entry's task), so the CLI's numbers are
-the library's.
+(``keraslab.zoo.train|evaluate|export|verify_export|publish|record_metrics|predict``,
+``zoo.finetune|export_finetuned``, whose protocols live in :mod:`keraslab.evaluation` and each
+entry's task), so the CLI's numbers are the library's.
 
 User mistakes (unknown names, missing data, bad flags, an existing export version…) print one
 line ``keraslab: error: …`` and exit with status 2, without a traceback. Set
@@ -141,9 +141,62 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_finetune(args: argparse.Namespace) -> int:
+    from keraslab import zoo
+
+    run = zoo.finetune(
+        args.base,
+        images=args.images,
+        name=args.name,
+        out_dir=args.out or f"runs/{args.name}",
+        epochs=args.epochs,
+        freeze_epochs=args.freeze_epochs,
+        learning_rate=args.lr,
+        batch_size=args.batch_size,
+        validation_split=args.validation_split,
+        augment=args.augment,
+        penalties=args.penalty or (),
+        seed=args.seed,
+        overwrite=args.overwrite,
+        command=_command_line(args),
+        verbose=1 if sys.stdout.isatty() else 2,
+    )
+    print(
+        f"{run.name} (fine-tuned from {run.base}): {run.summary}; weights in {run.weights}; "
+        f"export it with `keraslab export {run.name} --run {run.out_dir}`"
+    )
+    return 0
+
+
+def _cmd_export_finetuned(args: argparse.Namespace) -> int:
+    from keraslab import zoo
+
+    if args.dataset:
+        raise ValueError(
+            "--dataset does not apply to a fine-tuned run: it exports with its base's "
+            "preprocessing and its own class names"
+        )
+    path, verified = zoo.export_finetuned(
+        args.run,
+        args.base_dir or zoo.FINETUNED_EXPORTS,
+        name=args.name,
+        version=args.version,
+        verify=not args.no_verify,
+        command=_command_line(args),
+    )
+    print(f"exported {path}")
+    if verified is not None:
+        print(verified.summary)
+    print(f"recorded {args.name} in {path.parent.parent / zoo.MANIFEST} (fine-tuned)")
+    return 0
+
+
 def _cmd_export(args: argparse.Namespace) -> int:
     from keraslab import zoo
 
+    if args.run and zoo.finetuned_run(args.run) is not None:
+        return _cmd_export_finetuned(args)
+    args.base_dir = args.base_dir or "savedmodels"
     run = zoo.finished_run(args.run, args.name) if args.run else None
     entry = zoo.get(args.name)
     dataset = args.dataset or (run or {}).get("dataset") or entry.dataset
@@ -331,14 +384,54 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument(
         "--run",
         help="a finished `keraslab train` run directory: export its last weights and record "
-        "them and the run's test metrics in BASE_DIR/manifest.json (ships a zoo model)",
+        "them and the run's test metrics in BASE_DIR/manifest.json (ships a zoo model); or a "
+        "finished `keraslab finetune` run, exported as NAME with its class names",
     )
-    ex.add_argument("--base-dir", default="savedmodels", help="default: savedmodels")
+    ex.add_argument(
+        "--base-dir",
+        help="default: savedmodels for zoo models; exports for a `keraslab finetune` run (the "
+        "shipped savedmodels/ is written only when named here)",
+    )
     ex.add_argument("--export-name", help="directory name (default: the zoo name)")
     ex.add_argument("--version", type=int, help="default: the next free version")
     ex.add_argument("--no-verify", action="store_true", help="skip the TF-only reload check")
     ex.add_argument("--note", help="with --run: a remark stored in the manifest record")
     ex.set_defaults(func=_cmd_export)
+
+    ft = sub.add_parser(
+        "finetune",
+        help="fine-tune a shipped zoo classifier on your own image folder",
+        formatter_class=_HelpFormatter,
+        description="Replace BASE's classifier head for the classes of --images (one subfolder "
+        "per class), train the head with the backbone frozen (--freeze-epochs), then optionally "
+        "everything but BatchNormalization at a 10x lower learning rate (--epochs).",
+    )
+    ft.add_argument("base", help="shipped zoo image classifier (keraslab zoo list)")
+    ft.add_argument("--images", required=True, help="folder with one subfolder of images per class")
+    ft.add_argument("--name", required=True, help="the fine-tuned model's name (its export)")
+    ft.add_argument("--out", help="run directory (default runs/NAME)")
+    ft.add_argument(
+        "--freeze-epochs", type=int, default=5, help="epochs training the new head only (5)"
+    )
+    ft.add_argument(
+        "--epochs", type=int, default=0, help="epochs after unfreezing the backbone (0: none)"
+    )
+    ft.add_argument("--lr", type=float, default=1e-3, help="head phase learning rate (1e-3)")
+    ft.add_argument("--batch-size", type=int, default=32)
+    ft.add_argument(
+        "--validation-split", type=float, default=0.2, help="fraction held out (0.2; 0: none)"
+    )
+    ft.add_argument("--augment", action="store_true", help="the base dataset's augmentation")
+    ft.add_argument(
+        "--penalty",
+        action="append",
+        metavar="NAME:WEIGHT[:OPT=VAL,...]",
+        help="add a training penalty (repeatable), in both phases; NAME is one of "
+        f"{_PENALTY_NAMES}",
+    )
+    ft.add_argument("--seed", type=int, default=0)
+    ft.add_argument("--overwrite", action="store_true", help="replace a finished run in --out")
+    ft.set_defaults(func=_cmd_finetune)
     return parser
 
 

@@ -15,7 +15,10 @@ Synthetic sparse-coding problems (``x = Az + ε``, the LISTA literature's settin
 overcomplete DCT dictionary from :mod:`keraslab.data.patches`. For few-label experiments,
 :func:`balanced_subset` draws N images per class and :func:`semi_supervised_batches` mixes
 labelled and unlabelled ones (label ``UNLABELLED``) in one ``tf.data`` stream;
-``DatasetSpec.normalize`` applies the pipeline's normalization to NumPy arrays.
+``DatasetSpec.normalize`` applies the pipeline's normalization to NumPy arrays. A user's own
+labelled images (a folder of class subfolders, arrays or a ``tf.data.Dataset``) become
+training batches for a zoo model with :func:`image_folder`, :func:`labelled_arrays` and
+:func:`labelled_dataset` (:mod:`keraslab.data.folders`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from keraslab.data.catalog import DATASET_NAMES, DatasetSpec, get_spec
+from keraslab.data.folders import (
+    FolderListing,
+    LabelledImages,
+    image_folder,
+    labelled_arrays,
+    labelled_dataset,
+    scan_image_folder,
+)
 from keraslab.data.images import check_images, read_image_files
 from keraslab.data.patches import PatchSet, dct_dictionary, extract_patches, patch_dataset
 from keraslab.data.sources import LoadedArrays, describe, load_arrays
@@ -48,6 +59,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DATASET_NAMES",
     "DatasetSpec",
+    "FolderListing",
+    "LabelledImages",
     "PROBLEMS",
     "PROBLEM_SEEDS",
     "LoadedArrays",
@@ -63,10 +76,14 @@ __all__ = [
     "gaussian_dictionary",
     "get_problem",
     "get_spec",
+    "image_folder",
+    "labelled_arrays",
+    "labelled_dataset",
     "load",
     "load_arrays",
     "patch_dataset",
     "read_image_files",
+    "scan_image_folder",
     "semi_supervised_batches",
     "sparse_coding_problem",
 ]

@@ -12,8 +12,9 @@ transformations (:mod:`~keraslab.training.invariance`, :mod:`~keraslab.training.
 reconstruction and prediction entropy for semi-supervised training
 (:mod:`~keraslab.training.semisupervised`). Test-time averaging over transformations
 (:mod:`~keraslab.training.averaging`) and post-training Jacobian fine-tuning
-(:mod:`~keraslab.training.finetune`) complete them. Unrolled sparse coders (LISTA) train
-stage-wise or end to end with :mod:`~keraslab.training.sparse_coding`.
+(:mod:`~keraslab.training.finetune`) complete them; transfer learning to a new set of classes
+(a new head, frozen then unfrozen backbone) is :mod:`~keraslab.training.transfer`. Unrolled
+sparse coders (LISTA) train stage-wise or end to end with :mod:`~keraslab.training.sparse_coding`.
 """
 
 from keraslab.training.averaging import (
@@ -50,11 +51,20 @@ from keraslab.training.sparse_coding import (
     train_stagewise,
 )
 from keraslab.training.step import TrainingModel
+from keraslab.training.transfer import (
+    FinetunePhases,
+    classifier_head,
+    copy_backbone_weights,
+    freeze_backbone,
+    two_phase_finetune,
+    unfreeze_backbone,
+)
 from keraslab.training.transforms import get_transform
 
 __all__ = [
     "PENALTY_NAMES",
     "AtomicCheckpoint",
+    "FinetunePhases",
     "InputGradient",
     "Invariance",
     "JacobianFrobenius",
@@ -75,11 +85,14 @@ __all__ = [
     "TransformStack",
     "WeightDecay",
     "build_optimizer",
+    "classifier_head",
+    "copy_backbone_weights",
     "default_averaging_transforms",
     "default_callbacks",
     "default_invariance_transforms",
     "feature_extractor",
     "fit",
+    "freeze_backbone",
     "fit_sparse_coder",
     "get_penalty",
     "get_transform",
@@ -92,5 +105,7 @@ __all__ = [
     "semi_supervised",
     "train_end_to_end",
     "train_stagewise",
+    "two_phase_finetune",
+    "unfreeze_backbone",
     "with_test_time_averaging",
 ]

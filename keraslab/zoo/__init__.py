@@ -25,7 +25,9 @@ and :mod:`~keraslab.zoo.sparse_coding` (the tasks), :mod:`~keraslab.zoo.registry
 models), :mod:`~keraslab.zoo.protocols` (train / evaluate / export by name),
 :mod:`~keraslab.zoo.shipped` (``savedmodels/``, the manifest, :func:`load`),
 :mod:`~keraslab.zoo.publishing` (shipping a run, recording later metrics),
-:mod:`~keraslab.zoo.signatures` (model-specific serving signatures) and
+:mod:`~keraslab.zoo.signatures` (model-specific serving signatures),
+:mod:`~keraslab.zoo.finetuning` (:func:`finetune` a shipped classifier on your own images,
+:func:`export_finetuned` under its new name, to ``exports/`` by default) and
 :mod:`~keraslab.zoo.prediction` (:func:`predict`).
 """
 
@@ -33,6 +35,14 @@ from __future__ import annotations
 
 from keraslab.zoo import entries as _entries  # noqa: F401 - registers every zoo model
 from keraslab.zoo.classification import CLASSIFICATION, Classification
+from keraslab.zoo.finetuning import (
+    FINETUNED_EXPORTS,
+    FineTunedRun,
+    export_finetuned,
+    finetune,
+    finetuned_run,
+    load_finetuned,
+)
 from keraslab.zoo.prediction import Prediction, predict
 from keraslab.zoo.protocols import evaluate, export, train, verify_export
 from keraslab.zoo.publishing import (
@@ -67,11 +77,13 @@ from keraslab.zoo.task import Task, TrainedRun, TrainOptions, VerifiedExport, ru
 
 __all__ = [
     "CLASSIFICATION",
+    "FINETUNED_EXPORTS",
     "MANIFEST",
     "SPARSE_CODING",
     "TASKS",
     "WEIGHTS_FILE",
     "Classification",
+    "FineTunedRun",
     "Prediction",
     "RecordedMetrics",
     "SparseCoding",
@@ -84,11 +96,15 @@ __all__ = [
     "check_recordable",
     "evaluate",
     "export",
+    "export_finetuned",
     "finished_run",
+    "finetune",
+    "finetuned_run",
     "get",
     "get_task",
     "list",
     "load",
+    "load_finetuned",
     "load_weights",
     "manifest",
     "names",
