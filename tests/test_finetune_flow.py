@@ -124,7 +124,12 @@ def test_finetuned_irevnet_keeps_features_and_inverse(tmp_path):
     )
     path, verified = zoo.export_finetuned(tmp_path / "run", tmp_path / "exports")
     assert verified is not None
-    assert sorted(verified.report.signatures) == ["features", "inverse", "serving_default"]
+    assert sorted(verified.report.signatures) == [
+        "features",
+        "inverse",
+        "serving_bytes",
+        "serving_default",
+    ]
     assert verified.report.signatures["serving_default"]["outputs"]["logits"]["shape"] == [None, 2]
     pixels = rng.integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
     _, out = export.run_in_tensorflow_only_process(path, {"features": {"image": pixels}})
