@@ -9,7 +9,9 @@
   back ``x`` (i-RevNet, Jacobsen et al., 2018);
 - :mod:`keraslab.analysis.separation` measures progressive separation and contraction against
   depth — linear probe, 1-NN, within/between-class distances (Oyallon, 2017) — PCA, and
-  interpolation in feature space.
+  interpolation in feature space;
+- :mod:`keraslab.analysis.uncertainty` gives a measurement repeated over runs its uncertainty
+  (test-set sampling and run-to-run spread) and says whether two differ beyond 2σ.
 """
 
 from keraslab.analysis.invertibility import (
@@ -62,14 +64,17 @@ from keraslab.analysis.stability import (
     shift_images,
     translation_invariance,
 )
+from keraslab.analysis.uncertainty import Comparison, Estimate, compare, estimate
 
 __all__ = [
     "BlockReconstruction",
     "ClassDistances",
+    "Comparison",
     "DeformationCurve",
     "DepthFeatures",
     "DepthSeparation",
     "EnergyByOrder",
+    "Estimate",
     "FGSMCurve",
     "Interpolation",
     "JacobianNorms",
@@ -83,11 +88,13 @@ __all__ = [
     "class_distances",
     "coefficient_orders",
     "coefficient_paths",
+    "compare",
     "deform",
     "deformation_stability",
     "depth_features",
     "displacement_field",
     "energy",
+    "estimate",
     "fgsm",
     "fgsm_accuracy",
     "fit_linear_probe",
