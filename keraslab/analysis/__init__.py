@@ -10,6 +10,8 @@
 - :mod:`keraslab.analysis.separation` measures progressive separation and contraction against
   depth — linear probe, 1-NN, within/between-class distances (Oyallon, 2017) — PCA, and
   interpolation in feature space;
+- :mod:`keraslab.analysis.plots` draws grids of images (inputs, reconstructions, attacks),
+  separation against depth, and bars of measurements over runs with their error bars;
 - :mod:`keraslab.analysis.uncertainty` gives a measurement repeated over runs its uncertainty
   (test-set sampling and run-to-run spread) and says whether two differ beyond 2σ.
 """
@@ -20,6 +22,7 @@ from keraslab.analysis.invertibility import (
     reconstruction_report,
     relative_errors,
 )
+from keraslab.analysis.plots import estimate_bars, image_grid, separation_curves
 from keraslab.analysis.robustness import (
     FGSMCurve,
     JacobianNorms,
@@ -95,10 +98,12 @@ __all__ = [
     "displacement_field",
     "energy",
     "estimate",
+    "estimate_bars",
     "fgsm",
     "fgsm_accuracy",
     "fit_linear_probe",
     "fourier_modulus",
+    "image_grid",
     "interpolate",
     "jacobian_frobenius_norms",
     "jacobian_norms",
@@ -111,6 +116,7 @@ __all__ = [
     "relative_errors",
     "rotation_covariance",
     "separation_by_depth",
+    "separation_curves",
     "shift_images",
     "translation_invariance",
 ]
