@@ -8,7 +8,7 @@ the pieces used here, so this one walks through them in order:
 3. train it with the one ``GradientTape`` training step of ``keraslab.training``;
 4. read the learning curves and the confusion matrix;
 5. export a SavedModel that TF Serving serves as is, and check it in a process that imports
-   only TensorFlow (which is what TF Serving does).
+   only TensorFlow (which is what TF Serving does) — the export ``keraslab export`` writes.
 
 Run it (offline, a couple of minutes on a laptop CPU, on the small sample shipped inside
 keraslab):
@@ -30,15 +30,13 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots go to files, no window
 
 import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keraslab import data, export, training, zoo  # noqa: E402
+from keraslab import analysis, data, training, zoo  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--quick", action="store_true", help="3 epochs: minutes on a laptop CPU")
@@ -69,12 +67,8 @@ print(
 )
 results["data"] = dict(train=len(train_raw), test=len(test_raw), source=train_raw.source)
 
-fig, axes = plt.subplots(4, 10, figsize=(12, 5.4))
-for c in range(10):
-    for r, i in enumerate(np.flatnonzero(train_raw.labels == c)[:4]):
-        axes[r, c].imshow(train_raw.images[i, :, :, 0], cmap="gray_r")
-        axes[r, c].axis("off")
-    axes[0, c].set_title(spec.class_names[c], fontsize=8)
+per_class = np.stack([train_raw.images[train_raw.labels == c][:4] for c in range(10)], axis=1)
+fig, _ = analysis.image_grid(per_class, titles=[spec.class_names], figsize=(12, 5.4))
 fig.suptitle(f"{args.dataset}: four training images per class")
 fig.savefig(out / "samples.png", dpi=110, bbox_inches="tight")
 plt.close(fig)
@@ -94,49 +88,41 @@ train_ds = data.load(
     args.dataset, "train", batch_size=recipe.batch_size, seed=args.seed, augment=recipe.augment
 )
 test_ds = data.load(args.dataset, "test", batch_size=512)
-run_dir = out / "run"
 result = training.fit(
     model,
     train_ds,
     recipe=recipe,
     validation_data=test_ds,
-    out_dir=run_dir,
-    overwrite=True,
+    out_dir=out / "run",
     verbose=2,
+    overwrite=True,
 )
 
 # 4. What it learned ----------------------------------------------------------------------
 h = result.history
 epochs = np.arange(1, len(h["loss"]) + 1)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6))
-ax1.plot(epochs, h["loss"], "o-", label="train")
-ax1.plot(epochs, h["val_loss"], "s-", label="test")
-ax1.set(xlabel="epoch", ylabel="cross-entropy", title="loss")
-ax2.plot(epochs, h["accuracy"], "o-", label="train")
-ax2.plot(epochs, h["val_accuracy"], "s-", label="test")
-ax2.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-for ax in (ax1, ax2):
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.6), layout="tight")
+for ax, key, label in ((ax1, "loss", "cross-entropy"), (ax2, "accuracy", "accuracy")):
+    ax.plot(epochs, h[key], "o-", label="train")
+    ax.plot(epochs, h[f"val_{key}"], "s-", label="test")
+    ax.set(xlabel="epoch", ylabel=label, title=key)
     ax.grid(alpha=0.3)
     ax.legend()
-fig.tight_layout()
 fig.savefig(out / "learning_curves.png", dpi=110)
 plt.close(fig)
 
-logits = model.predict(test_ds, verbose=0)
-predicted = logits.argmax(1)
+predicted = model.predict(test_ds, verbose=0).argmax(1)
 accuracy = float(np.mean(predicted == test_raw.labels))
 confusion = np.zeros((10, 10), int)
 np.add.at(confusion, (test_raw.labels, predicted), 1)
-fig, ax = plt.subplots(figsize=(6.4, 5.6))
+fig, ax = plt.subplots(figsize=(6.4, 5.6), layout="tight")
 ax.imshow(confusion, cmap="Blues")
-for i in range(10):
-    for j in range(10):
-        color = "white" if confusion[i, j] > confusion.max() / 2 else "black"
-        ax.text(j, i, confusion[i, j], ha="center", va="center", fontsize=7, color=color)
+for (i, j), count in np.ndenumerate(confusion):
+    color = "white" if count > confusion.max() / 2 else "black"
+    ax.text(j, i, count, ha="center", va="center", fontsize=7, color=color)
 ax.set_xticks(range(10), spec.class_names, rotation=60, ha="right", fontsize=8)
 ax.set_yticks(range(10), spec.class_names, fontsize=8)
 ax.set(xlabel="predicted", ylabel="true", title=f"test accuracy {accuracy:.1%}")
-fig.tight_layout()
 fig.savefig(out / "confusion_matrix.png", dpi=110)
 plt.close(fig)
 per_class = confusion.diagonal() / confusion.sum(1)
@@ -144,30 +130,25 @@ print(
     f"test accuracy {accuracy:.2%}; hardest class: {spec.class_names[per_class.argmin()]} "
     f"({per_class.min():.1%})"
 )
-results["training"] = dict(
-    epochs=recipe.epochs, wall_time_s=round(result.wall_time_s, 1), history=h
-)
-results["test_accuracy"] = accuracy
-results["per_class_accuracy"] = dict(
-    zip(spec.class_names, per_class.round(4).tolist(), strict=True)
+results.update(
+    training=dict(epochs=recipe.epochs, wall_time_s=round(result.wall_time_s, 1), history=h),
+    test_accuracy=accuracy,
+    per_class_accuracy=dict(zip(spec.class_names, per_class.round(4).tolist(), strict=True)),
 )
 
 # 5. Export for TF Serving ----------------------------------------------------------------
-# The SavedModel takes raw uint8 pixels under the input name "image" (normalization is baked
-# in) and returns "logits", "probabilities" and "class_id". `verify` reloads it in a separate
-# Python process that imports only TensorFlow and checks the predictions are identical.
-preprocessing = export.Preprocessing(spec.mean, spec.std)
-path = export.saved_model(
-    model, out / "savedmodels", "lenet", preprocessing=preprocessing, class_names=spec.class_names
+# `zoo.export` writes what `keraslab export` writes: a SavedModel that takes raw uint8 pixels
+# under the input name "image" (the dataset's normalization is baked in) and returns "logits",
+# "probabilities" and "class_id". `zoo.verify_export` reloads it in a separate Python process
+# that imports only TensorFlow and checks that its predictions on test images are identical.
+path = zoo.export(
+    "lenet", model, out / "savedmodels", dataset=args.dataset, test={"test_accuracy": accuracy}
 )
-report = export.verify(path, model, test_raw.images[:256])
-diff = report.max_abs_diff["serving_default/logits"]
-print(
-    f"exported {path}; TensorFlow-only reload gives identical predictions on 256 images "
-    f"(max |Δlogit| {diff:.1e})"
-)
+verified = zoo.verify_export("lenet", path, model, dataset=args.dataset)
+diff = verified.report.max_abs_diff["serving_default/logits"]
+print(f"exported {path}; {verified.summary}")
 results["export"] = dict(
-    path=str(path), signatures=sorted(report.signatures), max_abs_logit_diff=diff
+    path=str(path), signatures=sorted(verified.report.signatures), max_abs_logit_diff=diff
 )
 print(f"""
 To serve it (Docker):

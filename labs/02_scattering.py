@@ -35,11 +35,9 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots go to files, no window
 
 import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
@@ -64,7 +62,6 @@ results: dict = {"lab": "02_scattering", "dataset": args.dataset, "quick": args.
 started = time.perf_counter()
 J, L = 2, 8
 test_raw = data.load_arrays(args.dataset, "test")
-spec = data.get_spec(args.dataset)
 
 # 1. The filters ---------------------------------------------------------------------------
 # Kymatio's rule: the image is reflect-padded so each side is a multiple of 2^J, with 2^J
@@ -97,11 +94,9 @@ fig.suptitle(
 )
 fig.savefig(out / "filters.png", dpi=110, bbox_inches="tight")
 plt.close(fig)
-results["filters"] = {
-    "padded_grid": [M, N],
-    "littlewood_paley_max": float(lp.max()),
-    "littlewood_paley_min": float(lp.min()),
-}
+results["filters"] = dict(
+    padded_grid=[M, N], littlewood_paley_max=float(lp.max()), littlewood_paley_min=float(lp.min())
+)
 print(f"filter bank on {M}×{N}: Littlewood–Paley sum in [{lp.min():.3f}, {lp.max():.3f}]")
 
 # 2. The coefficients ----------------------------------------------------------------------
@@ -109,12 +104,10 @@ scattering = Scattering2D(J, L=L)
 x = test_raw.images[:64].astype("float32") / 255.0
 S = np.asarray(scattering(x))  # (64, 7, 7, 81): channel k in Kymatio's order
 K = S.shape[-1]
-orders = analysis.coefficient_orders(J, L)
 fig, axes = plt.subplots(2, 9, figsize=(13, 3.2))
-axes[0, 0].imshow(x[0, :, :, 0], cmap="gray_r")
-axes[0, 0].set_title("image", fontsize=8)
-axes[1, 0].imshow(S[0, :, :, 0], cmap="gray_r")
-axes[1, 0].set_title("order 0", fontsize=8)
+for row, (image, title) in enumerate(((x[0, :, :, 0], "image"), (S[0, :, :, 0], "order 0"))):
+    axes[row, 0].imshow(image, cmap="gray_r")
+    axes[row, 0].set_title(title, fontsize=8)
 for theta in range(L):
     for row, j in enumerate(range(J)):
         axes[row, theta + 1].imshow(S[0, :, :, 1 + j * L + theta], cmap="viridis")
@@ -127,10 +120,9 @@ plt.close(fig)
 
 energy = analysis.energy(scattering, test_raw.images[:64].astype("float32"))
 results["energy_fraction_by_order"] = energy.mean_fractions.round(4).tolist()
-fig, ax = plt.subplots(figsize=(4.5, 3))
+fig, ax = plt.subplots(figsize=(4.5, 3), layout="tight")
 ax.bar([f"order {m}" for m in range(len(energy.mean_fractions))], energy.mean_fractions)
 ax.set(ylabel="fraction of ‖x − mean‖²", title="Where the energy goes")
-fig.tight_layout()
 fig.savefig(out / "energy.png", dpi=110)
 plt.close(fig)
 print("energy fraction by order:", np.round(energy.mean_fractions, 3))
@@ -149,7 +141,7 @@ canvas = np.zeros((8, 28 + 2 * border, 28 + 2 * border, 1), np.float32)
 canvas[:, border:-border, border:-border] = images[:8]
 rotation = analysis.rotation_covariance(Scattering2D(J, L=L), canvas)
 
-fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
+fig, axes = plt.subplots(1, 3, figsize=(13, 3.6), layout="tight")
 axes[0].plot(shifts, shift.mean_pixels, "s-", label="pixels")
 axes[0].plot(shifts, shift.mean_representation, "o-", label=f"scattering (2^J = {2**J})")
 axes[0].set(xlabel="shift (pixels)", ylabel="relative change", title="Translations")
@@ -163,7 +155,6 @@ axes[2].set(xlabel="‖Sx − Sy‖ / ‖x − y‖", ylabel="pairs", title="Non
 for ax in axes[:2]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
-fig.tight_layout()
 fig.savefig(out / "properties.png", dpi=110)
 plt.close(fig)
 results["properties"] = {
@@ -186,13 +177,11 @@ print(
     f"{shift.mean_representation[0]:.0%}"
 )
 print(
-    f"a deformation of strength {strengths[-1]} changes |x̂| by "
-    f"{deformation.mean_fourier[-1]:.0%}, the scattering by "
-    f"{deformation.mean_representation[-1]:.0%}"
+    f"a deformation of strength {strengths[-1]} changes |x̂| by {deformation.mean_fourier[-1]:.0%}"
+    f", the scattering by {deformation.mean_representation[-1]:.0%}"
 )
-print(
-    f"rotating by 90° permutes θ by L/2: max relative error {max(rotation.max_error.values()):.1e}"
-)
+rotation_error = max(rotation.max_error.values())
+print(f"rotating by 90° permutes θ by L/2: max relative error {rotation_error:.1e}")
 
 # 4. Classification ------------------------------------------------------------------------
 # The scattering is fixed; only what sits on top of it learns. A linear classifier measures
@@ -211,32 +200,31 @@ epochs_of = {
 for dataset in classify:
     train_ds = data.load(dataset, "train", batch_size=128, seed=args.seed)
     test_ds = data.load(dataset, "test", batch_size=512)
+    # --dataset's runs are recorded at the top of results.json and in out/NAME, another
+    # dataset's under its name and in out/NAME-DATASET.
+    records = results if dataset == args.dataset else results.setdefault(dataset, {})
+    suffix = "" if dataset == args.dataset else f"-{dataset}"
     accuracies[dataset] = {}
     for name, epochs in epochs_of.items():
         epochs = args.epochs or epochs
         recipe = zoo.get(name).recipe.replace(epochs=epochs, precompute="scattering")
-        run_dir = out / name if dataset == args.dataset else out / f"{name}-{dataset}"
         result = training.fit(
             lambda name=name, dataset=dataset: zoo.build(name, dataset=dataset),
             train_ds,
             recipe=recipe,
             validation_data=test_ds,
-            out_dir=run_dir,
+            out_dir=out / f"{name}{suffix}",
             overwrite=True,
             verbose=2,
         )
         accuracy = result.history["val_accuracy"][-1]
         accuracies[dataset][name] = accuracy
-        record = {
+        records[name] = {
             "epochs": epochs,
             "test_accuracy": accuracy,
             "parameters": int(result.network.count_params()),
             "wall_time_s": round(result.wall_time_s, 1),
         }
-        if dataset == args.dataset:
-            results[name] = record
-        else:
-            results.setdefault(dataset, {})[name] = record
         print(f"{dataset} {name}: test accuracy {accuracy:.2%} after {epochs} epochs")
 fig, axes = plt.subplots(1, len(classify), figsize=(4.5 * len(classify), 3), squeeze=False)
 for ax, (dataset, scores) in zip(axes[0], accuracies.items(), strict=True):

@@ -40,15 +40,13 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots go to files, no window
 
 import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from keraslab import data, training, zoo  # noqa: E402
+from keraslab import analysis, data, training, zoo  # noqa: E402
 from keraslab.analysis import (  # noqa: E402
     depth_features,
     interpolate,
@@ -111,14 +109,11 @@ x = x_eval[:1]
 y = space_to_depth(x, 2).numpy()
 psi_exact = bool(np.array_equal(depth_to_space(y, 2).numpy(), x))
 print(f"ψ: {x.shape[1:]} → {y.shape[1:]}; ψ⁻¹(ψ(x)) == x bit for bit: {psi_exact}")
-fig, axes = plt.subplots(1, 5, figsize=(12, 2.9))
-axes[0].imshow(to_pixels(x, spec)[0], cmap="gray_r")
-axes[0].set_title("x (28×28×1)", fontsize=9)
-for k in range(4):
-    axes[k + 1].imshow(to_pixels(y[..., k : k + 1], spec)[0], cmap="gray_r")
-    axes[k + 1].set_title(f"ψ(x) channel {k}\nrow, column offset ({k // 2}, {k % 2})", fontsize=9)
-for ax in axes:
-    ax.axis("off")
+images = [to_pixels(x, spec)[0]] + [to_pixels(y[..., k : k + 1], spec)[0] for k in range(4)]
+titles = ["x (28×28×1)"] + [
+    f"ψ(x) channel {k}\nrow, column offset {k // 2, k % 2}" for k in range(4)
+]
+fig, _ = analysis.image_grid([images], titles=[titles], fontsize=9, figsize=(12, 2.9))
 fig.suptitle("ψ: space-to-depth, each channel a 14×14 sub-grid of the image")
 fig.savefig(out / "psi.png", dpi=110, bbox_inches="tight")
 plt.close(fig)
@@ -155,17 +150,14 @@ results["block"] = {
 # recomputed from its output during backprop, as in RevNets.)
 model = irevnet_mnist(input_shape=spec.image_shape, num_classes=spec.num_classes)
 model.summary(print_fn=lambda line, **_: print(line))
-feature_entries = int(np.prod(model.feature_shape))
-print(
-    f"Φ(x) has shape {model.feature_shape}: {feature_entries} entries for "
-    f"{int(np.prod(spec.image_shape))} pixels"
-)
+input_entries, feature_entries = int(np.prod(spec.image_shape)), int(np.prod(model.feature_shape))
+print(f"Φ(x) has shape {model.feature_shape}: {feature_entries} entries for {input_entries} pixels")
 results["model"] = {
     "name": "irevnet_mnist",
     "parameters": int(model.count_params()),
     "feature_shape": list(model.feature_shape),
     "injective": model.injective,
-    "input_entries": int(np.prod(spec.image_shape)),
+    "input_entries": input_entries,
     "feature_entries": feature_entries,
 }
 
@@ -221,19 +213,15 @@ results["reconstruction"]["trained"] = report.to_dict()
 shown = x_eval[:8]
 z = model.features(shown)
 x_hat = model.inverse(z).numpy()
-fig, axes = plt.subplots(4, 8, figsize=(12, 6.4))
-for i in range(8):
-    axes[0, i].imshow(to_pixels(shown, spec)[i], cmap="gray_r")
-    axes[1, i].imshow(np.asarray(z[i, :, :, -1]), cmap="viridis")
-    axes[2, i].imshow(to_pixels(x_hat, spec)[i], cmap="gray_r")
-    im = axes[3, i].imshow(np.abs(x_hat[i, ..., 0] - shown[i, ..., 0]), cmap="magma")
-    axes[0, i].set_title(spec.class_names[y_eval[i]], fontsize=8)
-for row, label in enumerate(("x", "Φ(x), one of 128 channels", "Φ⁻¹(Φ(x))", "|Φ⁻¹(Φ(x)) − x|")):
-    axes[row, 0].set_ylabel(label, fontsize=8)
-for ax in axes.ravel():
-    ax.set_xticks([])
-    ax.set_yticks([])
-fig.colorbar(im, ax=axes[3].tolist(), fraction=0.02)
+rows = [to_pixels(shown, spec), z[..., -1], to_pixels(x_hat, spec), np.abs(x_hat - shown)[..., 0]]
+fig, axes = analysis.image_grid(
+    rows,
+    titles=[[spec.class_names[c] for c in y_eval[:8]]],
+    row_labels=("x", "Φ(x), one of 128 channels", "Φ⁻¹(Φ(x))", "|Φ⁻¹(Φ(x)) − x|"),
+    cmap=("gray_r", "viridis", "gray_r", "magma"),
+    figsize=(12, 6.4),
+)
+fig.colorbar(axes[3, -1].images[0], ax=axes[3].tolist(), fraction=0.02)
 fig.suptitle(
     f"Reconstruction from the 7×7×128 features of the trained network "
     f"(max relative error {report.max_relative_error:.1e})"
@@ -267,44 +255,19 @@ results["separation"] = {
 }
 depths = trained_sep.depths
 stage1_end = model.blocks[0]  # blocks in stage 1 (14×14); stage 2 works at 7×7
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(12, 4))
-for key, marker, color, label in (
-    ("linear_probe", "o", "tab:blue", "linear probe"),
-    ("nearest_neighbor", "s", "tab:orange", "1-NN"),
-):
-    ax1.plot(depths, getattr(trained_sep, key), f"{marker}-", color=color, label=label)
-    ax1.plot(
-        depths,
-        getattr(untrained_sep, key),
-        f"{marker}--",
-        color=color,
-        alpha=0.5,
-        label=f"{label}, untrained",
-    )
-    ax1.axhline(pixels[key], color=color, ls=":", label=f"{label}, pixels")
-ax1.set(
-    xlabel="depth (blocks)",
-    ylabel="held-out accuracy",
-    ylim=(0, 1),
-    title="Separation of spatially averaged features",
+fig, axes = plt.subplots(1, 2, figsize=(12, 4), layout="tight")
+analysis.separation_curves(
+    axes,
+    {"trained": trained_sep, "untrained": untrained_sep},
+    baseline=pixels,
+    baseline_label="pixels",
+    boundaries=[stage1_end + 0.5],  # stage 1 (14×14) → stage 2 (7×7)
 )
-ax2.plot(depths, trained_sep.ratio, "o-", color="tab:green", label="trained")
-ax2.plot(depths, untrained_sep.ratio, "o--", color="tab:green", alpha=0.5, label="untrained")
-ax2.set(
-    xlabel="depth (blocks)",
-    ylabel="mean within / mean between distance",
-    title="Contraction of the classes",
-)
-for ax in (ax1, ax2):
-    ax.axvline(stage1_end + 0.5, color="gray", lw=0.8)  # stage boundary: 14×14 → 7×7
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-fig.tight_layout()
 fig.savefig(out / "separation.png", dpi=110)
 plt.close(fig)
 print("depth  probe  1-NN   within/between   (untrained: probe, 1-NN, ratio)")
+t, u = trained_sep, untrained_sep
 for k, d in enumerate(depths):
-    t, u = trained_sep, untrained_sep
     print(
         f"{d:5d}  {t.linear_probe[k]:.3f}  {t.nearest_neighbor[k]:.3f}  {t.ratio[k]:.3f}"
         f"            ({u.linear_probe[k]:.3f}, {u.nearest_neighbor[k]:.3f}, "
@@ -319,27 +282,20 @@ print(f"pixels: probe {pixels['linear_probe']:.3f}, 1-NN {pixels['nearest_neighb
 pcas = [pca(f) for f in eval_feats.features]
 needed = [p.components_for(0.9) for p in pcas]
 shown_depths = [0, stage1_end, len(depths) - 1]
-fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), layout="tight")
 for ax, k in zip(axes[:3], shown_depths, strict=True):
     coords = pcas[k].transform(eval_feats.features[k])
-    points = ax.scatter(
-        coords[:, 0], coords[:, 1], c=y_eval, cmap="tab10", s=5, vmin=-0.5, vmax=9.5
-    )
+    points = ax.scatter(*coords[:, :2].T, c=y_eval, cmap="tab10", s=5, vmin=-0.5, vmax=9.5)
     ax.set(title=f"depth {depths[k]} ({eval_feats.names[k]})", xlabel="PC 1", ylabel="PC 2")
 cbar = fig.colorbar(points, ax=axes[2], ticks=range(10))
 cbar.ax.set_yticklabels(spec.class_names, fontsize=6)
 for k in shown_depths:
     ratio = np.cumsum(pcas[k].explained_variance_ratio)[:20]
     axes[3].plot(np.arange(1, len(ratio) + 1), ratio, "o-", ms=3, label=f"depth {depths[k]}")
-axes[3].set(
-    xlabel="principal components",
-    ylabel="cumulative explained variance",
-    title="Variance spread of the averaged features",
-    ylim=(0, 1.02),
-)
+axes[3].set(xlabel="principal components", ylabel="cumulative explained variance", ylim=(0, 1.02))
+axes[3].set_title("Variance spread of the averaged features")
 axes[3].legend(fontsize=7)
 axes[3].grid(alpha=0.3)
-fig.tight_layout()
 fig.savefig(out / "pca.png", dpi=110)
 plt.close(fig)
 results["pca"] = {
@@ -360,20 +316,19 @@ print(f"components for 90 % of the variance, by depth: {needed}")
 i0 = int(np.flatnonzero(y_eval == 1)[0])  # a trouser
 i1 = int(np.flatnonzero(y_eval == 8)[0])  # a bag
 path = interpolate(model, x_eval[i0], x_eval[i1], t=8)
-predicted = {
-    "features": model.predict(path.images, verbose=0).argmax(1).tolist(),
-    "pixels": model.predict(path.pixel_images, verbose=0).argmax(1).tolist(),
-}
-fig, axes = plt.subplots(2, len(path.t), figsize=(1.5 * len(path.t), 3.8))
-for row, (images, kind) in enumerate(((path.images, "features"), (path.pixel_images, "pixels"))):
-    for j, weight in enumerate(path.t):
-        axes[row, j].imshow(to_pixels(images, spec)[j], cmap="gray_r")
-        axes[row, j].set_title(
-            f"t={weight:.2f}\n→ {spec.class_names[predicted[kind][j]]}", fontsize=7
-        )
-        axes[row, j].set_xticks([])
-        axes[row, j].set_yticks([])
-    axes[row, 0].set_ylabel(f"in {kind}", fontsize=9)
+lines = {"features": path.images, "pixels": path.pixel_images}  # the two paths, as images
+predicted = {kind: model.predict(x, verbose=0).argmax(1).tolist() for kind, x in lines.items()}
+titles = [
+    [f"t={t:.2f}\n→ {spec.class_names[c]}" for t, c in zip(path.t, classes, strict=True)]
+    for classes in predicted.values()
+]
+fig, _ = analysis.image_grid(
+    [to_pixels(x, spec) for x in lines.values()],
+    titles=titles,
+    row_labels=[f"in {kind}" for kind in predicted],
+    fontsize=7,
+    figsize=(1.5 * len(path.t), 3.8),
+)
 fig.suptitle(
     "Interpolation between two test images: in feature space (top, inverted back) "
     "and in pixel space (bottom), with the network's prediction",
@@ -408,12 +363,11 @@ print(
 # see is itself not invertible, and a --quick run (the 4000-image sample, a few epochs) gives
 # numbers of its own, not those of a full training run.
 first, last = 0, len(depths) - 1
-t, u = trained_sep, untrained_sep
 print("\nWhat the numbers say:")
 print(
     f"  * Φ keeps everything: Φ⁻¹(Φ(x)) = x to a relative error of "
     f"{report.max_relative_error:.1e} (trained), with {feature_entries} feature entries "
-    f"per {results['model']['input_entries']}-pixel image."
+    f"per {input_entries}-pixel image."
 )
 print(
     f"  * Yet the averaged features become separable with depth: linear probe "

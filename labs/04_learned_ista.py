@@ -53,20 +53,18 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots go to files, no window
 # NumPy's matrices here are small: one BLAS thread is as fast, and on a busy machine with few
 # cores it avoids OpenBLAS threads contending with TensorFlow's (measured on 2 shared cores: an
 # SVD of a 100 × 200 matrix took 0.5 s with the default threads, 0.7 ms with one).
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keraslab import data, errors, training  # noqa: E402
+from keraslab import data, errors, evaluation, training  # noqa: E402
 from keraslab.layers import (  # noqa: E402
     FISTA,
     ISTA,
@@ -118,21 +116,6 @@ def db(value: float) -> float:
     return round(float(value), 3)
 
 
-def solver_curve(solver, A, lam, x, target, iterations, chunk=250):
-    """NMSE (dB) of ISTA / FISTA iterates 1 … iterations against ``target``, per iteration."""
-    layer = solver(A, lam, iterations, return_iterates=True)
-
-    @tf.function(jit_compile=True)
-    def squared_error(x, z):  # Σ‖z_k − z‖² over a chunk, for every k
-        return tf.reduce_sum(tf.square(layer(x) - z[:, None]), axis=[0, 2])
-
-    error = sum(
-        squared_error(x[i : i + chunk], target[i : i + chunk]).numpy().astype(np.float64)
-        for i in range(0, len(x), chunk)
-    )
-    return 10 * np.log10(error / np.sum(target.astype(np.float64) ** 2))
-
-
 def code_error(target, estimate):
     """‖ẑ − z‖² per example: the loss of one layer."""
     return keras.ops.sum(keras.ops.square(estimate - target), axis=-1)
@@ -163,10 +146,6 @@ def train(network, stream, steps, learning_rate, batch_size):
         print(f"  {network.name}: {error}")
         return float("nan")
     return result.wall_time_s
-
-
-def trainable(network):
-    return sum(int(np.prod(w.shape)) for w in network.trainable_weights)
 
 
 def lasso_objective(z, x, A, lam):
@@ -211,18 +190,18 @@ print(
     f"synthetic problem: A {m}×{n} Gaussian, unit columns, L = ‖A‖₂² = {L:.2f}, "
     f"mutual coherence {mutual_coherence(A, A):.2f}; codes Bernoulli(0.1)×N(0,1)"
 )
-
-
 x_hand, z_hand = x_test[:200].astype(np.float64), z_test[:200].astype(np.float64)
 ista_iterates = ista_by_hand(A, LAM, x_hand, HAND_ITERATIONS)
 fista_iterates = ista_by_hand(A, LAM, x_hand, HAND_ITERATIONS, fista=True)
 # F* from 5,000 FISTA iterations (keraslab's layer, compiled with XLA).
 z_star = tf.function(FISTA(A, LAM, 5000, dtype="float64"), jit_compile=True)(x_hand).numpy()
 F_star = lasso_objective(z_star, x_hand, A, LAM)
-curves = {}
+curves = {}  # to 4 significant digits (the gap) and 0.001 dB
 for name, iterates in (("ista", ista_iterates), ("fista", fista_iterates)):
     curves[name] = {
-        "objective_gap": [lasso_objective(z, x_hand, A, LAM) - F_star for z in iterates],
+        "objective_gap": [
+            float(f"{lasso_objective(z, x_hand, A, LAM) - F_star:.4g}") for z in iterates
+        ],
         "nmse_db": [db(nmse_db(z, z_hand)) for z in iterates],
     }
 layer = ISTA(problem.A, LAM, HAND_ITERATIONS)(x_hand.astype(np.float32)).numpy()
@@ -232,7 +211,7 @@ print(
     f"(float64 vs float32): max |Δz| = {layer_diff:.1e}"
 )
 k = np.arange(1, HAND_ITERATIONS + 1)
-fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4))
+fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4), layout="tight")
 for name, style in (("ista", "C0"), ("fista", "C1")):
     ax1.loglog(k, np.maximum(curves[name]["objective_gap"], 1e-16), style, label=name.upper())
     ax2.semilogx(k, curves[name]["nmse_db"], style, label=name.upper())
@@ -246,18 +225,11 @@ for ax in (ax1, ax2):
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=8)
 fig.suptitle(f"ISTA and FISTA by hand, λ = {LAM}, A {m}×{n} (200 test signals)")
-fig.tight_layout()
 fig.savefig(out / "ista_convergence.png", dpi=110)
 plt.close(fig)
 results["synthetic"] = {
     "problem": {"m": m, "n": n, "p": 0.1, "lipschitz": L, "T": T},
-    "by_hand": {
-        name: {
-            "objective_gap": [float(f"{g:.4g}") for g in c["objective_gap"]],
-            "nmse_db": c["nmse_db"],
-        }
-        for name, c in curves.items()
-    },
+    "by_hand": curves,
     "lasso_solution_nmse_db": db(nmse_db(z_star, z_hand)),
     "ista_layer_vs_numpy_max_abs_diff": layer_diff,
 }
@@ -272,28 +244,26 @@ print(
 # One LISTA cell computes η_θ(W z + B x); with B = Aᵀ/L, W = I − BA, θ = λ/L it is one ISTA
 # step, and the tied network repeats it T times. Untrained, it *is* ISTA.
 unrolled = {}  # max |Δz_t| over the layers, against ISTA's iterates
-for variant in ("lista_tied", "lista"):
+for variant, key in (("lista_tied", "tied"), ("lista", "untied")):
     network = lista(problem.A, T=T, variant=variant, lam=LAM, return_all=True)
     outputs = [np.asarray(z) for z in network(x_hand.astype(np.float32))]
-    unrolled[variant] = max(
-        float(np.max(np.abs(z - ista_iterates[t]))) for t, z in enumerate(outputs)
-    )
-tied_diff, untied_diff = unrolled["lista_tied"], unrolled["lista"]
+    unrolled[key] = max(float(np.max(np.abs(z - ista_iterates[t]))) for t, z in enumerate(outputs))
+    results["synthetic"][f"{key}_lista_init_vs_ista_max_abs_diff"] = unrolled[key]
 print(
-    f"tied LISTA at initialisation vs. {T} ISTA iterations: max |Δz_t| = {tied_diff:.1e} "
-    f"(untied: {untied_diff:.1e})"
+    f"tied LISTA at initialisation vs. {T} ISTA iterations: max |Δz_t| = "
+    f"{unrolled['tied']:.1e} (untied: {unrolled['untied']:.1e})"
 )
-results["synthetic"]["tied_lista_init_vs_ista_max_abs_diff"] = tied_diff
-results["synthetic"]["untied_lista_init_vs_ista_max_abs_diff"] = untied_diff
 
 # 3. Train the learned variants -------------------------------------------------------------
-# Fresh examples every step: the problem streams (x, z) batches from a seeded generator.
-ista_curve = solver_curve(ISTA, problem.A, LAM, x_test, z_test, SOLVER_ITERATIONS)
-fista_curve = solver_curve(FISTA, problem.A, LAM, x_test, z_test, SOLVER_ITERATIONS)
-synthetic_nmse = {
-    "ista": [db(v) for v in ista_curve[:T]],
-    "fista": [db(v) for v in fista_curve[:T]],
+# The baselines: ISTA's and FISTA's NMSE after each of their first 1000 iterations on the test
+# set (`evaluation.solver_nmse_curve`). Fresh examples every training step: the problem
+# streams (x, z) batches from a seeded generator.
+solvers = {"ista": ISTA, "fista": FISTA}
+solver_curves = {
+    name: evaluation.solver_nmse_curve(solver, problem.A, LAM, x_test, z_test, SOLVER_ITERATIONS)
+    for name, solver in solvers.items()
 }
+synthetic_nmse = {name: [db(v) for v in curve[:T]] for name, curve in solver_curves.items()}
 train_seconds = {}
 networks = {}
 for variant in SYNTHETIC_VARIANTS:
@@ -303,30 +273,28 @@ for variant in SYNTHETIC_VARIANTS:
     train_seconds[variant] = round(train(network, stream, steps, LR, BATCH), 1)
     synthetic_nmse[variant] = [db(v) for v in training.per_layer_nmse(network, x_test, z_test)]
     networks[variant] = network
+    parameters = sum(int(np.prod(w.shape)) for w in network.trainable_weights)
     print(
         f"{variant:>11}: {synthetic_nmse[variant][-1]:6.1f} dB at layer {T} "
-        f"({train_seconds[variant]:.0f} s, {trainable(network):,} parameters) "
+        f"({train_seconds[variant]:.0f} s, {parameters:,} trainable parameters) "
         f"[{time.perf_counter() - started:.0f} s]"
     )
-print(
-    f"{'ISTA':>11}: {synthetic_nmse['ista'][-1]:6.1f} dB at iteration {T}, "
-    f"{ista_curve[-1]:.1f} dB at {SOLVER_ITERATIONS}"
-)
-print(
-    f"{'FISTA':>11}: {synthetic_nmse['fista'][-1]:6.1f} dB at iteration {T}, "
-    f"{fista_curve[-1]:.1f} dB at {SOLVER_ITERATIONS}"
-)
+for name, curve in solver_curves.items():
+    print(
+        f"{name.upper():>11}: {synthetic_nmse[name][-1]:6.1f} dB at iteration {T}, "
+        f"{curve[-1]:.1f} dB at {SOLVER_ITERATIONS}"
+    )
 results["synthetic"].update(
     nmse_db_per_layer=synthetic_nmse,
-    ista_nmse_db_at_1000=db(ista_curve[-1]),
-    fista_nmse_db_at_1000=db(fista_curve[-1]),
+    ista_nmse_db_at_1000=db(solver_curves["ista"][-1]),
+    fista_nmse_db_at_1000=db(solver_curves["fista"][-1]),
     train_seconds=train_seconds,
 )
 
-fig, ax = plt.subplots(figsize=(7.5, 4.5))
+fig, ax = plt.subplots(figsize=(7.5, 4.5), layout="tight")
 iters = np.arange(1, SOLVER_ITERATIONS + 1)
-ax.semilogx(iters, ista_curve, "k-", lw=1, label="ISTA")
-ax.semilogx(iters, fista_curve, "k--", lw=1, label="FISTA")
+for (name, curve), style in zip(solver_curves.items(), ("k-", "k--"), strict=True):
+    ax.semilogx(iters, curve, style, lw=1, label=name.upper())
 for variant in SYNTHETIC_VARIANTS:
     ax.semilogx(range(1, T + 1), synthetic_nmse[variant], "o-", ms=3, label=variant)
 ax.axvline(T, color="gray", lw=0.5)
@@ -337,7 +305,6 @@ ax.set(
 )
 ax.grid(alpha=0.3, which="both")
 ax.legend(fontsize=8, ncol=2)
-fig.tight_layout()
 fig.savefig(out / "nmse_per_layer.png", dpi=110)
 plt.close(fig)
 
@@ -349,27 +316,19 @@ cells = {
     for v in SYNTHETIC_VARIANTS
     if v != "lista_tied"
 }
-thresholds = {
-    v: [float(keras.ops.mean(c.theta)) for c in cells[v]]
-    for v in SYNTHETIC_VARIANTS
-    if v != "lista_tied"
-}
+thresholds = {v: [float(keras.ops.mean(c.theta)) for c in cs] for v, cs in cells.items()}
 if "lista_tied" in networks:
     tied_theta = float(networks["lista_tied"].get_layer("lista_cell").theta)
     thresholds["lista_tied"] = [tied_theta] * T
 gamma = [float(c.gamma) for c in cells["alista"]]
 W0_lista = np.eye(n) - A.T @ A / L
-moved = {
-    "lista": [
-        float(np.linalg.norm(c.W.numpy() - W0_lista) / np.linalg.norm(W0_lista))
-        for c in cells["lista"][1:]
-    ],  # layer 1 has no W
-    "lista_cpss": [
-        float(np.linalg.norm(c.W.numpy() - A / L) / np.linalg.norm(A / L))
-        for c in cells["lista_cpss"]
-    ],
-}
-fig, axes = plt.subplots(1, 4, figsize=(16, 3.8))
+moved = {}  # ‖W_t − W_0‖_F / ‖W_0‖_F from each variant's initial W_0 (LISTA's layer 1 has no W)
+for v, W0, weighted in (
+    ("lista", W0_lista, cells["lista"][1:]),
+    ("lista_cpss", A / L, cells["lista_cpss"]),
+):
+    moved[v] = [float(np.linalg.norm(c.W.numpy() - W0) / np.linalg.norm(W0)) for c in weighted]
+fig, axes = plt.subplots(1, 4, figsize=(16, 3.8), layout="tight")
 for variant, values in thresholds.items():
     axes[0].plot(range(1, T + 1), values, "o-", ms=3, label=variant)
 axes[0].axhline(LAM / L, color="k", ls="--", label="λ/L (ISTA)")
@@ -388,7 +347,6 @@ axes[3].set(title=f"LISTA W_{T} − (I − AᵀA/L), 40×40 corner")
 for ax in axes[:3]:
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-fig.tight_layout()
 fig.savefig(out / "learned_parameters.png", dpi=110)
 plt.close(fig)
 results["synthetic"]["learned"] = {
@@ -420,7 +378,7 @@ print(
     f"({train_images.source}); DCT dictionary {D.shape[0]}×{D.shape[1]}, L = {L_D:.2f}, "
     f"mutual coherence {mutual_coherence(D, D):.2f}"
 )
-fig, axes = plt.subplots(1, 2, figsize=(11, 5.6))
+fig, axes = plt.subplots(1, 2, figsize=(11, 5.6), layout="tight")
 tiles = D.reshape(8, 8, 16, 16).transpose(2, 0, 3, 1)  # (k, i, l, j): atom (k, l) at tile (k, l)
 padded = np.pad(tiles, ((0, 0), (0, 1), (0, 0), (0, 1)), constant_values=np.nan)
 axes[0].imshow(padded.reshape(16 * 9, 16 * 9), cmap="gray")
@@ -434,7 +392,6 @@ axes[1].imshow(grid.reshape(8 * 9, 8 * 9), cmap="gray_r")
 axes[1].set_title("64 test patches (mean added back)")
 for ax in axes:
     ax.axis("off")
-fig.tight_layout()
 fig.savefig(out / "dictionary.png", dpi=110)
 plt.close(fig)
 
@@ -453,22 +410,16 @@ print(
     f"reconstructs the patches to {float(nmse_db(z_p_test @ D.T, x_p_test)):.1f} dB "
     f"[{time.perf_counter() - started:.0f} s]"
 )
-
-
 patch_results = {
-    "dictionary": {
-        "shape": list(D.shape),
-        "lipschitz": L_D,
-        "mutual_coherence": mutual_coherence(D, D),
-    },
-    "patches": {
-        "size": 8,
-        "train": num_train,
-        "test": 1000,
-        "min_std": 0.05,
-        "mean_removed": True,
-        "source": train_images.source,
-    },
+    "dictionary": dict(shape=list(D.shape), lipschitz=L_D, mutual_coherence=mutual_coherence(D, D)),
+    "patches": dict(
+        size=8,
+        train=num_train,
+        test=1000,
+        min_std=0.05,
+        mean_removed=True,
+        source=train_images.source,
+    ),
     "target": f"lasso solution z* ({TARGET_ITERATIONS} FISTA iterations, same lambda)",
     "target_solve_seconds": round(solve_seconds, 1),
     "fista_half_iterations_vs_target_nmse_db": converged,
@@ -479,22 +430,22 @@ patch_results = {
     "methods": {},
     "train_seconds": {},
 }
-for name, solver in (("ista", ISTA), ("fista", FISTA)):
+long_curves = {}
+for name, solver in solvers.items():
     iterates = solver(D, LAM, T_PATCH, return_iterates=True)(x_p_test).numpy()
     patch_results["methods"][name] = describe(iterates.transpose(1, 0, 2), z_p_test, D, x_p_test)
-ista_long = solver_curve(ISTA, D, LAM, x_p_test, z_p_test, SOLVER_ITERATIONS)
-fista_long = solver_curve(FISTA, D, LAM, x_p_test, z_p_test, SOLVER_ITERATIONS)
+    long_curves[name] = evaluation.solver_nmse_curve(
+        solver, D, LAM, x_p_test, z_p_test, SOLVER_ITERATIONS
+    )
 
 # ALISTA's analytic W is A itself for a tight frame (A Aᵀ = 4 I), so WᵀA = AᵀA has norm 4 and
 # the authors' initial step γ = 1 exceeds the stable 2/4: untrained, it diverges.
-alista_default = lista(D, T=T_PATCH, variant="alista", lam=LAM)
-patch_results["alista_authors_init_code_nmse_db_at_T"] = db(
-    nmse_db(alista_default(x_p_test), z_p_test)
-)
+diverged = db(nmse_db(lista(D, T=T_PATCH, variant="alista", lam=LAM)(x_p_test), z_p_test))
+patch_results["alista_authors_init_code_nmse_db_at_T"] = diverged
 gamma_safe = 1.0 / np.linalg.norm(analytic_weight(D).T @ D, 2)
 print(
-    f"ALISTA with the authors' γ = 1: {patch_results['alista_authors_init_code_nmse_db_at_T']:.0f}"
-    f" dB at layer {T_PATCH} before training (diverges); it starts from γ = {gamma_safe:.2f}"
+    f"ALISTA with the authors' γ = 1: {diverged:.0f} dB at layer {T_PATCH} before training "
+    f"(diverges); it starts from γ = {gamma_safe:.2f}"
 )
 patch_networks = {}
 for variant in PATCH_VARIANTS:
@@ -525,51 +476,45 @@ patch_results["best_variant"] = best
 best_db = methods[best]["code_nmse_db"][-1]
 matched = {
     name: int(np.argmax(curve <= best_db)) + 1 if np.any(curve <= best_db) else None
-    for name, curve in (("ista", ista_long), ("fista", fista_long))
+    for name, curve in long_curves.items()
 }
 patch_results["iterations_to_match_best"] = matched
-patch_results["ista_code_nmse_db_at_1000"] = db(ista_long[-1])
-patch_results["fista_code_nmse_db_at_1000"] = db(fista_long[-1])
+patch_results["ista_code_nmse_db_at_1000"] = db(long_curves["ista"][-1])
+patch_results["fista_code_nmse_db_at_1000"] = db(long_curves["fista"][-1])
 print(f"{'method':>11}  code vs z* (dB)  reconstruction (dB)  non-zeros   at layer {T_PATCH}")
 for name, r in methods.items():
     print(
         f"{name:>11}  {r['code_nmse_db'][-1]:15.1f}  {r['reconstruction_nmse_db'][-1]:19.1f}"
         f"  {r['nonzero_fraction'][-1]:9.1%}"
     )
+lasso = patch_results["lasso_solution"]
 print(
-    f"{'z*':>11}  {'':15}  {patch_results['lasso_solution']['reconstruction_nmse_db']:19.1f}"
-    f"  {patch_results['lasso_solution']['nonzero_fraction']:9.1%}"
+    f"{'z*':>11}  {'':15}  {lasso['reconstruction_nmse_db']:19.1f}"
+    f"  {lasso['nonzero_fraction']:9.1%}"
 )
 print(
     f"best: {best}; ISTA needs {matched['ista']} iterations and FISTA {matched['fista']} to "
     f"get as close to z* as its {T_PATCH} layers [{time.perf_counter() - started:.0f} s]"
 )
 
-fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-layers = range(1, T_PATCH + 1)
-for name, r in methods.items():
-    style = {"ista": "k-", "fista": "k--"}.get(name, "o-")
-    for ax, key in zip(
-        axes, ("code_nmse_db", "reconstruction_nmse_db", "nonzero_fraction"), strict=True
-    ):
-        ax.plot(layers, r[key], style, ms=3, label=name)
-axes[1].axhline(
-    patch_results["lasso_solution"]["reconstruction_nmse_db"], color="gray", ls=":", label="z*"
-)
-axes[2].axhline(
-    patch_results["lasso_solution"]["nonzero_fraction"], color="gray", ls=":", label="z*"
-)
-axes[0].set(ylabel="NMSE of the code vs. z* (dB)", title="code error")
-axes[1].set(ylabel="‖x − A z_t‖² / ‖x‖² (dB)", title="reconstruction error")
-axes[2].set(ylabel="fraction of non-zero coefficients", title="sparsity")
-for ax in axes:
-    ax.set_xlabel("layer / iteration")
+fig, axes = plt.subplots(1, 3, figsize=(15, 4), layout="tight")
+panels = {  # what each panel shows: (y label, title)
+    "code_nmse_db": ("NMSE of the code vs. z* (dB)", "code error"),
+    "reconstruction_nmse_db": ("‖x − A z_t‖² / ‖x‖² (dB)", "reconstruction error"),
+    "nonzero_fraction": ("fraction of non-zero coefficients", "sparsity"),
+}
+for ax, (key, (ylabel, title)) in zip(axes, panels.items(), strict=True):
+    for name, r in methods.items():
+        style = {"ista": "k-", "fista": "k--"}.get(name, "o-")
+        ax.plot(range(1, T_PATCH + 1), r[key], style, ms=3, label=name)
+    if key in lasso:  # the lasso solution's own reconstruction error and sparsity
+        ax.axhline(lasso[key], color="gray", ls=":", label="z*")
+    ax.set(xlabel="layer / iteration", ylabel=ylabel, title=title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
 fig.suptitle(
     f"Fashion-MNIST 8×8 patches, DCT 64×256, λ = {LAM}: learned vs. iterative at equal layers"
 )
-fig.tight_layout()
 fig.savefig(out / "patches_nmse.png", dpi=110)
 plt.close(fig)
 
@@ -584,7 +529,7 @@ coders = {
 }
 shown = {"patch": x_p_test[:12]}
 shown.update({label: np.asarray(code(x_p_test[:12])) @ D.T for label, code in coders.items()})
-fig, axes = plt.subplots(len(shown), 12, figsize=(12, 4.6))
+fig, axes = plt.subplots(len(shown), 12, figsize=(12, 4.6), layout="tight")
 for r, (label, values) in enumerate(shown.items()):
     for c in range(12):
         axes[r, c].imshow(
@@ -593,7 +538,6 @@ for r, (label, values) in enumerate(shown.items()):
         axes[r, c].axis("off")
     axes[r, 0].set_title(label, fontsize=8, loc="left")
 fig.suptitle("test patches and their reconstructions A z (mean added back)")
-fig.tight_layout()
 fig.savefig(out / "patches_reconstruction.png", dpi=110)
 plt.close(fig)
 
@@ -602,7 +546,7 @@ windows = np.lib.stride_tricks.sliding_window_view(images, (8, 8), axis=(1, 2))
 windows = windows.reshape(-1, 64)  # 3 × 21 × 21 patches, (image, row, column) order
 means = windows.mean(axis=1, keepdims=True)
 image_nmse = {}
-fig, axes = plt.subplots(3, len(coders) + 1, figsize=(2.6 * (len(coders) + 1), 8))
+fig, axes = plt.subplots(3, len(coders) + 1, figsize=(2.6 * (len(coders) + 1), 8), layout="tight")
 for c, (label, code) in enumerate(coders.items(), start=1):
     coded = (np.asarray(code(windows - means)) @ D.T + means).reshape(3, 21, 21, 8, 8)
     total, count = np.zeros((3, 28, 28)), np.zeros((3, 28, 28))
@@ -625,7 +569,6 @@ fig.suptitle(
     "test images rebuilt from their coded overlapping patches (NMSE of the image minus its mean)",
     fontsize=9,
 )
-fig.tight_layout()
 fig.savefig(out / "images_reconstruction.png", dpi=110)
 plt.close(fig)
 patch_results["image_reconstruction_nmse_db"] = image_nmse

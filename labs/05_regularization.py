@@ -41,22 +41,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ.setdefault("MPLBACKEND", "Agg")  # plots go to files, no window
 
 import keras  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from keraslab import analysis, data, training, zoo  # noqa: E402
+from keraslab import analysis, data, evaluation, training, zoo  # noqa: E402
 
 parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
 parser.add_argument("--quick", action="store_true", help="one repeat, 15 epochs: minutes on a CPU")
@@ -127,10 +124,11 @@ def train_and_measure(
     **fit_args,
 ) -> tuple[keras.Model, dict, np.ndarray]:
     """Train a fresh SmallCNN (initial weights from ``seed``) with ``training.fit(**fit_args)``
-    (penalties, or a custom loss), then measure it: test accuracy and the FGSM curve over the
-    test split, ‖J_f(x)‖_F on at most ``samples`` test and training images, with respect to
-    the model's normalized input (the quantity the Jacobian penalty shrinks). Returns the
-    network, the run's record and the per-sample test norms."""
+    (penalties, or a custom loss), then measure it with the robustness protocol of
+    ``keraslab.evaluation``: test accuracy and the FGSM curve over the test split, ‖J_f(x)‖_F
+    on at most ``samples`` test images (and as many training images), with respect to the
+    model's normalized input (the quantity the Jacobian penalty shrinks). Returns the network,
+    the run's record and the per-sample test norms."""
     keras.utils.set_random_seed(seed)  # the same initial weights for every condition
     network = zoo.build("small_cnn", dataset=dataset)
     # jit_compile=False: on a CPU the double backward of the Jacobian penalties ran faster
@@ -138,8 +136,9 @@ def train_and_measure(
     result = training.fit(
         network, batches, recipe=recipe, out_dir=None, verbose=0, jit_compile=False, **fit_args
     )
-    curve = analysis.fgsm_accuracy(network, test_ds, epsilons, mean=spec.mean, std=spec.std)
-    norms = analysis.jacobian_norms(network, test_ds, max_samples=samples)
+    measured = evaluation.measure_robustness(
+        network, test_ds, mean=spec.mean, std=spec.std, epsilons=epsilons, jacobian_samples=samples
+    )
     train_norms = analysis.jacobian_norms(
         network, train_images, batch_size=250, max_samples=samples
     )
@@ -147,12 +146,12 @@ def train_and_measure(
         "seed": seed,
         "train_time_s": round(result.wall_time_s, 1),
         "final_train": {k: v[-1] for k, v in result.history.items()},
-        "test_accuracy": curve.clean_accuracy,
-        "jacobian_test": norms.to_dict(),
+        "test_accuracy": measured.fgsm.clean_accuracy,
+        "jacobian_test": measured.jacobian.to_dict(),
         "jacobian_train": train_norms.to_dict(),
-        "fgsm": curve.to_dict(),
+        "fgsm": measured.fgsm.to_dict(),
     }
-    return network, run, norms.norms
+    return network, run, measured.jacobian.norms
 
 
 def at_epsilon(run: dict, epsilon: float) -> float:
@@ -216,58 +215,20 @@ for repeat in range(repeats):
 # 3. How sure can we be? --------------------------------------------------------------------
 # Two sources of noise: the test set is finite (an accuracy p measured on n images has a
 # standard error √(p(1 − p)/n): about 1.3 points for n = 1000 at p = 0.8), and each run draws
-# its own labelled subset and initial weights (measured only when --repeats ≥ 2). A difference
-# is called real below only when it exceeds twice the combined uncertainty; that is
-# conservative, since every condition is scored on the same test images.
-def summarize(values: list[float], test_images: int | None) -> dict:
-    """Mean, run-to-run spread and the combined uncertainty of one measurement over runs;
-    ``test_images``: the test-set size when the values are accuracies (else no sampling
-    error is counted)."""
-    mean = float(np.mean(values))
-    seed_std = float(np.std(values, ddof=1)) if len(values) > 1 else None
-    test_se = math.sqrt(mean * (1 - mean) / test_images) if test_images else 0.0
-    u = math.sqrt(test_se**2 + (seed_std**2 / len(values) if seed_std is not None else 0.0))
-    return {"mean": mean, "seed_std": seed_std, "uncertainty": u, "runs": len(values)}
-
-
+# its own labelled subset and initial weights (measured only when --repeats ≥ 2).
+# `analysis.estimate` combines both into the uncertainty of a mean over runs, and
+# `analysis.compare` calls a difference real only when it exceeds twice the combined
+# uncertainty; that is conservative, since every condition is scored on the same test images.
 def summary_of(run_list: list[dict], epsilon: float, test_images: int) -> dict:
-    """Every measurement of one condition, summarized over its runs."""
+    """Every measurement of one condition, estimated over its runs."""
+    accuracies = [at_epsilon(r, epsilon) for r in run_list]
     return {
-        "test_accuracy": summarize([r["test_accuracy"] for r in run_list], test_images),
-        "fgsm_accuracy": summarize([at_epsilon(r, epsilon) for r in run_list], test_images),
-        "jacobian_mean": summarize([r["jacobian_test"]["mean"] for r in run_list], None),
-        "jacobian_train_mean": summarize([r["jacobian_train"]["mean"] for r in run_list], None),
+        "test_accuracy": analysis.estimate([r["test_accuracy"] for r in run_list], test_images),
+        "fgsm_accuracy": analysis.estimate(accuracies, test_images),
+        "jacobian_mean": analysis.estimate([r["jacobian_test"]["mean"] for r in run_list]),
+        "jacobian_train_mean": analysis.estimate([r["jacobian_train"]["mean"] for r in run_list]),
         "fgsm_curve": np.mean([r["fgsm"]["accuracy"] for r in run_list], axis=0).tolist(),
     }
-
-
-def compare(a: dict, b: dict, what: str) -> str:
-    """Whether two summarized measurements differ by more than 2σ, in words."""
-    delta = a["mean"] - b["mean"]
-    bound = 2 * math.sqrt(a["uncertainty"] ** 2 + b["uncertainty"] ** 2)
-    if abs(delta) <= bound:
-        return (
-            f"{what} {a['mean']:.1%} vs {b['mean']:.1%}: no difference this run can resolve "
-            f"(|Δ| = {abs(delta):.1%} ≤ 2σ = {bound:.1%})"
-        )
-    word = "higher" if delta > 0 else "lower"
-    return (
-        f"{what} {a['mean']:.1%} vs {b['mean']:.1%}: {word} by {abs(delta):.1%} "
-        f"(> 2σ = {bound:.1%})"
-    )
-
-
-def bars(ax, labels: list[str], stats: list[dict], colors, digits: int) -> tuple[float, float]:
-    """Bars of the means with ±2σ error bars, each labelled with its value; returns the lowest
-    and highest whisker, for the caller's axis limits."""
-    means = [s["mean"] for s in stats]
-    errors = [2 * s["uncertainty"] for s in stats]
-    ax.bar(range(len(labels)), means, yerr=errors, color=colors, capsize=4)
-    for i, (m, e) in enumerate(zip(means, errors, strict=True)):
-        ax.text(i, m + e, f"{m:.{digits}f}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(range(len(labels)), labels, fontsize=8)
-    ax.grid(axis="y", alpha=0.3)
-    return min(means) - max(errors), max(means) + max(errors)
 
 
 summary = {name: summary_of(run_list, args.epsilon, n_test) for name, run_list in runs.items()}
@@ -286,13 +247,11 @@ results["setup"] = {
     "epsilon_units": "raw pixels in [0, 1]",
     "jacobian_wrt": "normalized model input (x/255 − mean)/std",
 }
-results["conditions"] = {
-    name: {"summary": summary[name], "runs": runs[name]} for name in conditions
-}
+results["conditions"] = {n: {"summary": summary[n], "runs": runs[n]} for n in conditions}
 
 names = list(conditions)
 colors = plt.cm.tab10(np.arange(len(names)))
-fig, axes = plt.subplots(1, 3, figsize=(14, 4.2))
+fig, axes = plt.subplots(1, 3, figsize=(14, 4.2), layout="tight")
 panels = [
     ("test_accuracy", "test accuracy", 3),
     ("jacobian_mean", "mean ‖J_f(x)‖_F on test images", 2),
@@ -300,7 +259,8 @@ panels = [
 ]
 for ax, (key, title, digits) in zip(axes, panels, strict=True):
     tick_labels = [n.replace(" (", "\n(") for n in names]
-    low, high = bars(ax, tick_labels, [summary[n][key] for n in names], colors, digits)
+    stats = [summary[n][key] for n in names]
+    low, high = analysis.estimate_bars(ax, tick_labels, stats, colors=colors, digits=digits)
     ax.set_title(title, fontsize=10)
     if key != "jacobian_mean":
         ax.set_ylim(max(0.0, low - 0.05), min(1.0, high + 0.05))
@@ -310,39 +270,30 @@ fig.suptitle(
     f"({'test-set sampling only' if repeats == 1 else 'test set and run-to-run'})",
     fontsize=10,
 )
-fig.tight_layout()
 fig.savefig(out / "regularization.png", dpi=110)
 plt.close(fig)
 
-fig, ax = plt.subplots(figsize=(7, 4.4))
+fig, ax = plt.subplots(figsize=(7, 4.4), layout="tight")
 for name, color in zip(names, colors, strict=True):
     ax.plot(EPSILONS, summary[name]["fgsm_curve"], "o-", color=color, label=name, ms=4)
 ax.axvline(args.epsilon, color="gray", ls=":", lw=1)
-ax.set(
-    xlabel="ε (raw pixel units; 1/255 ≈ 0.004)",
-    ylabel="test accuracy under FGSM",
-    title="accuracy vs. attack size",
-)
+ax.set(xlabel="ε (raw pixel units; 1/255 ≈ 0.004)", ylabel="test accuracy under FGSM")
+ax.set_title("accuracy vs. attack size")
 ax.grid(alpha=0.3)
 ax.legend(fontsize=8)
-fig.tight_layout()
 fig.savefig(out / "fgsm_curves.png", dpi=110)
 plt.close(fig)
 
-fig, ax = plt.subplots(figsize=(7, 4.4))
+fig, ax = plt.subplots(figsize=(7, 4.4), layout="tight")
 top = max(float(np.quantile(v, 0.995)) for v in test_norms.values())
 bins = np.linspace(0, top, 50)
 for name, color in zip(names, colors, strict=True):
     label = f"{name} (mean {test_norms[name].mean():.2f})"
     ax.hist(test_norms[name], bins=bins, histtype="step", lw=1.6, color=color, label=label)
-ax.set(
-    xlabel="‖J_f(x)‖_F (logits w.r.t. the normalized image)",
-    ylabel="test images",
-    title="per-sample Jacobian norm on the test set (first run of each condition)",
-)
+ax.set(xlabel="‖J_f(x)‖_F (logits w.r.t. the normalized image)", ylabel="test images")
+ax.set_title("per-sample Jacobian norm on the test set (first run of each condition)")
 ax.grid(alpha=0.3)
 ax.legend(fontsize=8)
-fig.tight_layout()
 fig.savefig(out / "jacobian_norms.png", dpi=110)
 plt.close(fig)
 
@@ -350,12 +301,11 @@ plt.close(fig)
 # unregularized network, and its predictions before and after.
 x_show = spec.normalize(test_raw.images[:6])
 y_show = test_raw.labels[:6]
-x_adv = analysis.fgsm(baseline, x_show, y_show, args.epsilon, mean=spec.mean, std=spec.std)
-x_adv = x_adv.numpy()
+x_adv = analysis.fgsm(baseline, x_show, y_show, args.epsilon, mean=spec.mean, std=spec.std).numpy()
 before = baseline.predict(x_show, verbose=0).argmax(1)
 after = baseline.predict(x_adv, verbose=0).argmax(1)
 pixels, pixels_adv = test_raw.images[:6, :, :, 0] / 255.0, spec.denormalize(x_adv)[..., 0] / 255
-fig, axes = plt.subplots(3, 6, figsize=(11, 6))
+fig, axes = plt.subplots(3, 6, figsize=(11, 6), layout="tight")
 for i in range(6):
     true, predicted = spec.class_names[y_show[i]], spec.class_names[before[i]]
     axes[0, i].imshow(pixels[i], cmap="gray_r", vmin=0, vmax=1)
@@ -369,7 +319,6 @@ for i in range(6):
 for ax in axes.ravel():
     ax.axis("off")
 fig.suptitle("FGSM against the unregularized network (x' = clip(x + ε·sign ∇ₓ loss))")
-fig.tight_layout()
 fig.savefig(out / "fgsm_examples.png", dpi=110)
 plt.close(fig)
 
@@ -382,11 +331,9 @@ plt.close(fig)
 # same stream (`batches.labelled`) for the same number of steps.
 LABELLED_PER_BATCH, UNLABELLED_PER_BATCH = 16, 48
 objective = training.semi_supervised(args.alpha, args.beta)  # α = 0.7, β = 0.5 by default
-semi_supervised = {
-    "loss": objective.loss,
-    "loss_weights": objective.loss_weight,
-    "penalties": objective.penalties,
-}
+semi_supervised = dict(
+    loss=objective.loss, loss_weights=objective.loss_weight, penalties=objective.penalties
+)
 semi_runs: dict[str, list[dict]] = {"supervised only": [], "semi-supervised": []}
 semi_networks: dict[str, keras.Model] = {}
 for repeat in range(repeats):
@@ -416,9 +363,7 @@ for repeat in range(repeats):
             flush=True,
         )
 
-semi_summary = {
-    name: summary_of(run_list, args.epsilon, n_test) for name, run_list in semi_runs.items()
-}
+semi_summary = {name: summary_of(r, args.epsilon, n_test) for name, r in semi_runs.items()}
 results["semi_supervised"] = {
     "labelled": args.semi_labelled,
     "unlabelled": unlabelled_count,
@@ -427,9 +372,7 @@ results["semi_supervised"] = {
     "epochs": epochs,
     "alpha": objective.loss_weight,
     "penalties": [dict(type=type(p).__name__, **p.get_config()) for p in objective.penalties],
-    "conditions": {
-        name: {"summary": semi_summary[name], "runs": semi_runs[name]} for name in semi_runs
-    },
+    "conditions": {n: {"summary": semi_summary[n], "runs": semi_runs[n]} for n in semi_runs},
 }
 
 # The reconstruction x̂ = J_f(x)ᵀ softmax(f(x)) each model makes of a few test images: the
@@ -444,7 +387,7 @@ tick_labels = [
     f"{args.semi_labelled} labels +\n{unlabelled_count} unlabelled",
 ]
 stats = [semi_summary[n]["test_accuracy"] for n in semi_names]
-bars(ax, tick_labels, stats, ["tab:gray", "tab:green"], 3)
+analysis.estimate_bars(ax, tick_labels, stats, colors=["tab:gray", "tab:green"])
 ax.set(ylabel="test accuracy", ylim=(0, 1))
 ax.set_title("±2σ", fontsize=8)
 rows = [("image", None), ("x̂, supervised", "supervised only"), ("x̂, semi-sup.", "semi-supervised")]
@@ -473,18 +416,20 @@ lines = [
 rows_out = [(name, summary[name]) for name in names]
 rows_out += [(f"{args.semi_labelled} labels, {n}", semi_summary[n]) for n in semi_names]
 for label, s in rows_out:
-    acc, jac, rob = (s[k]["mean"] for k in ("test_accuracy", "jacobian_mean", "fgsm_accuracy"))
+    acc, jac, rob = (s[k].mean for k in ("test_accuracy", "jacobian_mean", "fgsm_accuracy"))
     lines.append(f"{label:26s} {acc:9.3f} {jac:11.2f} {rob:9.3f}")
 lines.append("\nCompared with no penalty (a difference counts only beyond 2σ):")
 verdicts: dict[str, dict] = {}
 for name in names[1:]:
-    ratio = summary[name]["jacobian_mean"]["mean"] / summary["none"]["jacobian_mean"]["mean"]
-    acc = compare(summary[name]["test_accuracy"], summary["none"]["test_accuracy"], "accuracy")
-    rob = compare(summary[name]["fgsm_accuracy"], summary["none"]["fgsm_accuracy"], "FGSM accuracy")
+    ours, none = summary[name], summary["none"]
+    ratio = ours["jacobian_mean"].mean / none["jacobian_mean"].mean
+    acc = analysis.compare(ours["test_accuracy"], none["test_accuracy"]).describe("accuracy")
+    rob = analysis.compare(ours["fgsm_accuracy"], none["fgsm_accuracy"]).describe("FGSM accuracy")
     verdicts[name] = {"test_accuracy": acc, "fgsm_accuracy": rob, "jacobian_ratio": ratio}
     lines.append(f"- {name}: {acc}; {rob}; mean ‖J‖_F ×{ratio:.2f}.")
 semi, supervised = semi_summary["semi-supervised"], semi_summary["supervised only"]
-semi_verdict = compare(semi["test_accuracy"], supervised["test_accuracy"], "accuracy")
+comparison = analysis.compare(semi["test_accuracy"], supervised["test_accuracy"])
+semi_verdict = comparison.describe("accuracy")
 verdicts["semi-supervised vs supervised only"] = {"test_accuracy": semi_verdict}
 lines.append(f"- {args.semi_labelled} labels, semi-supervised vs supervised only: {semi_verdict}.")
 # How the semi-supervised loss splits at the end of training, and why its Jacobian is large:
@@ -526,6 +471,6 @@ print(text)
 results["verdicts"] = verdicts
 results["wall_time_s"] = round(time.perf_counter() - started, 1)
 results["machine"] = training.machine_description()
-(out / "results.json").write_text(json.dumps(results, indent=1))
+(out / "results.json").write_text(json.dumps(results, indent=1, default=analysis.Estimate.to_dict))
 (out / "summary.txt").write_text(text + "\n")
 print(f"\nplots, summary.txt and results.json in {out}/ ({results['wall_time_s']} s)")

@@ -82,3 +82,34 @@ def test_sparse_coder_protocol_reports_every_layer_and_the_baselines():
     assert metrics["baselines_nmse_db"]["ista_3"] == float(models.nmse_db(ista, z))
     # The problem object and its name give the same protocol.
     assert evaluation.evaluate_sparse_coder(model, problem) == metrics
+
+
+def test_measure_robustness_takes_its_epsilons_and_a_jacobian_sample_limit(tiny_classifier):
+    model, test = tiny_classifier
+    spec = data.get_spec("fashion_mnist_sample")
+    measured = evaluation.measure_robustness(
+        model, test, mean=spec.mean, std=spec.std, epsilons=[0.0, 0.03], jacobian_samples=50
+    )
+    curve = analysis.fgsm_accuracy(model, test, [0.0, 0.03], mean=spec.mean, std=spec.std)
+    assert measured.fgsm == curve and measured.fgsm.clean_accuracy == curve.accuracy[0]
+    assert measured.fgsm_accuracy() == {"0": curve.accuracy[0], "0.03": curve.accuracy[1]}
+    # The first 50 of the 96 images: the first batch of 40 and 10 of the second.
+    assert measured.jacobian.norms.shape == (50,)
+    full = analysis.jacobian_norms(model, test).norms
+    np.testing.assert_allclose(measured.jacobian.norms, full[:50], rtol=1e-6)
+    # Its defaults are the classifier protocol's.
+    default = evaluation.measure_robustness(model, test, mean=spec.mean, std=spec.std)
+    assert default.fgsm.epsilons == list(evaluation.ROBUSTNESS_EPSILONS)
+    assert default.jacobian.norms.shape == (96,)
+
+
+def test_solver_nmse_curve_is_the_nmse_of_each_iteration():
+    problem = data.get_problem("gaussian_25x50")
+    x, z = problem.sample(300, seed=5)  # two chunks of 250 and 50 signals
+    curve = evaluation.solver_nmse_curve(layers.FISTA, problem.A, 0.1, x, z, iterations=20)
+    assert curve.shape == (20,) and curve.dtype == np.float64
+    for k in (1, 7, 20):
+        z_k = layers.FISTA(problem.A, lam=0.1, num_iterations=k)(tf.constant(x))
+        assert curve[k - 1] == pytest.approx(float(models.nmse_db(z_k, z)), abs=1e-3)
+    # FISTA at λ = 0.1 gets closer to the true codes over these first iterations.
+    assert curve[-1] < curve[0] - 3.0

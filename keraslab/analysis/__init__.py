@@ -9,7 +9,11 @@
   back ``x`` (i-RevNet, Jacobsen et al., 2018);
 - :mod:`keraslab.analysis.separation` measures progressive separation and contraction against
   depth — linear probe, 1-NN, within/between-class distances (Oyallon, 2017) — PCA, and
-  interpolation in feature space.
+  interpolation in feature space;
+- :mod:`keraslab.analysis.plots` draws grids of images (inputs, reconstructions, attacks),
+  separation against depth, and bars of measurements over runs with their error bars;
+- :mod:`keraslab.analysis.uncertainty` gives a measurement repeated over runs its uncertainty
+  (test-set sampling and run-to-run spread) and says whether two differ beyond 2σ.
 """
 
 from keraslab.analysis.invertibility import (
@@ -18,6 +22,7 @@ from keraslab.analysis.invertibility import (
     reconstruction_report,
     relative_errors,
 )
+from keraslab.analysis.plots import estimate_bars, image_grid, separation_curves
 from keraslab.analysis.robustness import (
     FGSMCurve,
     JacobianNorms,
@@ -62,14 +67,17 @@ from keraslab.analysis.stability import (
     shift_images,
     translation_invariance,
 )
+from keraslab.analysis.uncertainty import Comparison, Estimate, compare, estimate
 
 __all__ = [
     "BlockReconstruction",
     "ClassDistances",
+    "Comparison",
     "DeformationCurve",
     "DepthFeatures",
     "DepthSeparation",
     "EnergyByOrder",
+    "Estimate",
     "FGSMCurve",
     "Interpolation",
     "JacobianNorms",
@@ -83,15 +91,19 @@ __all__ = [
     "class_distances",
     "coefficient_orders",
     "coefficient_paths",
+    "compare",
     "deform",
     "deformation_stability",
     "depth_features",
     "displacement_field",
     "energy",
+    "estimate",
+    "estimate_bars",
     "fgsm",
     "fgsm_accuracy",
     "fit_linear_probe",
     "fourier_modulus",
+    "image_grid",
     "interpolate",
     "jacobian_frobenius_norms",
     "jacobian_norms",
@@ -104,6 +116,7 @@ __all__ = [
     "relative_errors",
     "rotation_covariance",
     "separation_by_depth",
+    "separation_curves",
     "shift_images",
     "translation_invariance",
 ]
