@@ -16,6 +16,7 @@ import pytest
 
 from keraslab import data, export, zoo
 from keraslab.cli import EXIT_USER_ERROR, main
+from keraslab.export.warmup import read_warmup_requests
 
 sklearn_datasets = pytest.importorskip("sklearn.datasets")
 Image = pytest.importorskip("PIL.Image")
@@ -75,17 +76,54 @@ def test_finetune_lenet_on_digits_export_and_serve(tmp_path, capsys):
     labels = np.concatenate(ys)
     assert len(labels) == 359
 
-    _, outputs = export.run_in_tensorflow_only_process(path, {"serving_default": {"image": pixels}})
-    served = outputs["serving_default"]["class_id"]
+    # One TensorFlow-only process (what TF Serving does): the pixel signature, the bytes
+    # signature on the same images PNG-encoded (lossless, already at 28×28, so not resampled),
+    # and every warmup record of assets.extra through the signature it names.
+    records = read_warmup_requests(path)
+    warmup = {f"{sig}#warmup{k}": inputs for k, (_, sig, inputs) in enumerate(records)}
+    feeds = {
+        "serving_default": {export.SERVING_INPUT: pixels},
+        export.BYTES_SIGNATURE: {export.BYTES_INPUT: export.encode_png(pixels)},
+        **warmup,
+    }
+    report, outputs = export.run_in_tensorflow_only_process(path, feeds)
+    assert report["keraslab_modules"] == []
+    by_pixels, by_bytes = outputs["serving_default"], outputs[export.BYTES_SIGNATURE]
+    served = by_pixels["class_id"]
     model = zoo.load_finetuned("digits", base_dir)
     keras_ids = np.argmax(model.predict(spec.normalize(pixels), verbose=0), axis=-1)
     served_accuracy = float(np.mean(served == labels))
-    print(f"held-out accuracy through serving_default: {served_accuracy:.4f} ({len(labels)})")
+    bytes_accuracy = float(np.mean(by_bytes["class_id"] == labels))
+    print(
+        f"held-out accuracy ({len(labels)} digits): serving_default {served_accuracy:.4f}, "
+        f"serving_bytes {bytes_accuracy:.4f}; {len(records)} warmup records ran"
+    )
     assert np.array_equal(served, keras_ids)  # same predictions through TF Serving's signature
+    assert np.array_equal(by_bytes["class_id"], served)  # image for image
+    names = np.array(run["class_names"])
+    for outs in (by_pixels, by_bytes):
+        assert [n.decode() for n in outs["class_name"]] == list(names[outs["class_id"]])
+    assert bytes_accuracy == served_accuracy
     # Keras on its own float pipeline (unrounded resize) agrees to within a few images.
     assert served_accuracy == pytest.approx(run["validation"]["validation_accuracy"], abs=0.02)
     # 10 classes: chance is 10%; 6 epochs on 1,438 upscaled 8×8 digits reach about 90%.
     assert served_accuracy > 0.8, served_accuracy
+
+    # Warmup: batch sizes 1 and 8 for each of the two signatures, all for this model's name,
+    # each answered with every output at the batch size it asked for.
+    assert (path / "assets.extra" / "tf_serving_warmup_requests").is_file()
+    assert sorted((sig, len(next(iter(x.values())))) for _, sig, x in records) == [
+        (export.BYTES_SIGNATURE, 1),
+        (export.BYTES_SIGNATURE, 8),
+        ("serving_default", 1),
+        ("serving_default", 8),
+    ]
+    assert {model_name for model_name, _, _ in records} == {"digits"}
+    for key, inputs in warmup.items():
+        batch = len(next(iter(inputs.values())))
+        assert sorted(outputs[key]) == ["class_id", "class_name", "logits", "probabilities"]
+        assert outputs[key]["logits"].shape == (batch, 10)
+        assert set(n.decode() for n in outputs[key]["class_name"]) <= set(names)
 
 
 def test_cli_finetune_and_export_mistakes_print_one_line(tmp_path, capsys):

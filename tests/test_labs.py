@@ -50,3 +50,26 @@ def test_lab02_runs_and_reports_the_scattering_properties(tmp_path, run_lab):
     cifar = results["cifar10"]
     assert set(cifar) == {"scattering_linear", "scattering_cnn"}
     assert all(0.0 <= r["test_accuracy"] <= 1.0 and r["epochs"] == 1 for r in cifar.values())
+
+
+def test_lab08_finetunes_exports_and_serves_through_both_signatures(tmp_path, run_lab):
+    pytest.importorskip("sklearn")
+    results, stdout = run_lab("08_finetune_and_serve.py", tmp_path, "--freeze-epochs", "2")
+    for plot in ("samples.png", "learning_curves.png", "predictions.png", "confusion_matrix.png"):
+        assert (tmp_path / plot).stat().st_size > 10_000
+    assert results["data"]["classes"] == [f"digit_{k}" for k in range(10)]
+    assert (results["data"]["train"], results["data"]["validation"]) == (1199, 299)
+    assert results["data"]["test"] == 299
+    assert [len(h) for h in results["finetune"]["history"].values()] == [2, 1]
+    export = results["export"]
+    assert export["signatures"] == ["serving_bytes", "serving_default"]
+    assert export["warmup_records"] == 4
+    assert (tmp_path / "exports" / "digits" / "1" / "saved_model.pb").exists()
+    serving = results["serving"]
+    assert np.sum(serving["confusion_matrix"]) == 299
+    # 3 epochs from lenet's weights already beat chance (10%) by far on the unseen test files.
+    for signature in ("serving_default", "serving_bytes"):
+        assert 0.3 < serving[signature]["accuracy"] <= 1.0
+        assert set(serving[signature]["first_predictions"]) <= set(results["data"]["classes"])
+    assert serving["same_class_both_signatures"] > 0.95
+    assert '"image_bytes": {"b64": "iVBOR' in stdout  # the REST body carries base64 PNGs
