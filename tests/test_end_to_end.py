@@ -136,7 +136,10 @@ def test_irevnet_export_has_features_and_an_inverse_back_to_pixels(tmp_path, cap
     argv = ["export", "irevnet_mnist", "--dataset", "fashion_mnist_sample"]
     argv += ["--weights", str(weights), "--base-dir", str(base)]
     assert main(argv) == 0
-    assert "signatures ['features', 'inverse', 'serving_default']" in capsys.readouterr().out
+    assert (
+        "signatures ['features', 'inverse', 'serving_bytes', 'serving_default']"
+        in capsys.readouterr().out
+    )
     loaded = tf.saved_model.load(str(base / "irevnet_mnist" / "1"))
     pixels = np.random.default_rng(0).integers(0, 256, (3, 28, 28, 1), dtype=np.uint8)
     z = loaded.signatures["features"](image=tf.constant(pixels))["features"]

@@ -54,6 +54,6 @@ def test_scattering_signature_is_exported_and_verified(tmp_path, capsys):
     model.save_weights(weights)
     argv = ["export", "scattering_linear", "--dataset", "fashion_mnist_sample"]
     assert main([*argv, "--weights", str(weights), "--base-dir", str(tmp_path / "m")]) == 0
-    assert "'scattering', 'serving_default'" in capsys.readouterr().out
+    assert "'scattering', 'serving_bytes', 'serving_default'" in capsys.readouterr().out
     meta = export.read_metadata(tmp_path / "m" / "scattering_linear" / "1")
     assert meta["signatures"]["scattering"] == {"inputs": ["image"]}
